@@ -1,0 +1,24 @@
+//! gcwatch: a local development daemon for GreenCloud functions.
+//!
+//! # Layout
+//!
+//! The data flow of `gcwatch watch`, one module per stage:
+//!
+//! ```text
+//! notify → watch ─change─► route to function ─► debounce ─due─► snapshot (rules + walk + hash)
+//!   ─► compare with state ─changed─► pack (zip) ─► client (upload) ─► follow (poll) ─► events
+//! ```
+//!
+//! - [`config`] loads and checks `greencloud.toml`.
+//! - [`rules`] decides what is shipped: ignore files with git's semantics, config patterns, defaults.
+//! - [`snapshot`] walks a function folder under those rules and hashes what would be shipped.
+//! - [`pack`] writes the reproducible zip of a snapshot.
+//! - [`state`] remembers, per function, what was last submitted.
+//! - [`watch`] turns file system notifications into changes routed to functions.
+//! - [`debounce`] waits until a function's burst of changes settles.
+//! - [`api`] holds the builder API's wire types; [`client`] speaks it, [`serve`] emulates it.
+//! - [`follow`] turns a build's successive answers into status changes.
+//! - [`events`] renders every event line, human or JSON.
+//! - [`daemon`] is the orchestrator: it creates every channel and spawns every task.
+
+pub mod api;
