@@ -22,3 +22,5 @@
 //! - [`daemon`] is the orchestrator: it creates every channel and spawns every task.
 
 pub mod api;
+pub mod cli;
+pub mod events;

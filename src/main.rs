@@ -1,1 +1,8 @@
-fn main() {}
+use clap::Parser;
+
+use gcwatch::cli::Cli;
+
+fn main() {
+    let cli = Cli::parse();
+    let _ = cli;
+}

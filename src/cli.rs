@@ -1,0 +1,150 @@
+//! The command line: global flags and one subcommand each for SPEC §1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::events::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gcwatch",
+    version,
+    about = "Watch GreenCloud function folders, build what changed, follow each build to its end"
+)]
+pub struct Cli {
+    /// The config file [default: the first greencloud.toml in this folder or its parents]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// How event lines are written
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// Colour the status words: auto means on a terminal only, and never when NO_COLOR is set
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// More diagnostics on stderr (repeat for more)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings, errors and the lines scripts wait for
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch the function folders and build every change (the daemon)
+    Watch(WatchArgs),
+    /// Build what changed once, wait for the builds, exit (for CI and scripts)
+    Build(BuildArgs),
+    /// Package one function without uploading: hash, file count, zip size
+    Package(PackageArgs),
+    /// List builds through the API
+    Builds(BuildsArgs),
+    /// Show one build's details through the API
+    Status(StatusArgs),
+    /// Run the local emulator of the GreenCloud builder API
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only these functions [default: all]
+    pub names: Vec<String>,
+    /// Use an emulator started inside this process instead of [api] url
+    #[arg(long)]
+    pub local: bool,
+    /// Do not build at start; only build what changes from now on
+    #[arg(long)]
+    pub no_initial_build: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Only these functions [default: all]
+    pub names: Vec<String>,
+    /// Use an emulator started inside this process instead of [api] url
+    #[arg(long)]
+    pub local: bool,
+    /// Submit even the functions whose hash equals the last submitted one
+    #[arg(long)]
+    pub force: bool,
+    /// Submit and exit without waiting for the builds to end
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The function to package
+    pub name: String,
+    /// Write the zip to this file
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the packaged paths, one a line, sorted
+    #[arg(long)]
+    pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsArgs {
+    /// Only this function's builds [default: every function of the project]
+    pub name: Option<String>,
+    /// Page to show, from 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub page: u64,
+    /// Builds per page
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// Ask the emulator kept in <state_dir>/local instead of [api] url
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The build's id (24 hex digits)
+    pub build_id: String,
+    /// Ask the emulator kept in <state_dir>/local instead of [api] url
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub addr: SocketAddr,
+    /// Keep builds and uploads in this folder across restarts
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Accept this API key (repeatable); with no key and no token, any is accepted
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// Accept this access token (repeatable)
+    #[arg(long = "token", value_name = "TOKEN")]
+    pub tokens: Vec<String>,
+    /// Time each build spends in PENDING and in BUILDING
+    #[arg(long, default_value_t = 300)]
+    pub build_delay_ms: u64,
+    /// Run this with `sh -c` in the unpacked upload during BUILDING; its exit status decides the build
+    #[arg(long, value_name = "CMD")]
+    pub build_cmd: Option<String>,
+    /// Answer larger uploads with 413
+    #[arg(long, default_value_t = 100)]
+    pub max_upload_mb: u64,
+}
