@@ -23,4 +23,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod config;
+pub mod debounce;
 pub mod events;
+pub mod state;
