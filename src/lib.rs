@@ -23,7 +23,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod debounce;
 pub mod events;
+pub mod follow;
 pub mod state;
