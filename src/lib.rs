@@ -19,13 +19,23 @@
 //! - [`api`] holds the builder API's wire types; [`client`] speaks it, [`serve`] emulates it.
 //! - [`follow`] turns a build's successive answers into status changes.
 //! - [`events`] renders every event line, human or JSON.
+//! - [`ship`] runs one function through snapshot → compare → zip → submit → follow.
 //! - [`daemon`] is the orchestrator: it creates every channel and spawns every task.
+//! - [`commands`] maps each command to that work and its exit code.
 
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod debounce;
 pub mod events;
 pub mod follow;
+pub mod pack;
+pub mod rules;
+pub mod serve;
+pub mod ship;
+pub mod snapshot;
 pub mod state;
+pub mod watch;

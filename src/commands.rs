@@ -1,0 +1,420 @@
+//! Parsed commands in, work done and an exit code out: `watch`, `build`, `package`, `builds`,
+//! `status`. Each one's failures map to the exit codes of the contract.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::api::{is_object_id, BuildStatus, BuildSummary, ListQuery};
+use crate::cli::{BuildArgs, BuildsArgs, PackageArgs, StatusArgs, WatchArgs};
+use crate::client::{ApiError, Client, Credentials, RetryPolicy};
+use crate::config::Config;
+use crate::daemon::{Daemon, WatchOptions};
+use crate::events::{human_bytes, Emitter, Event, LogFormat};
+use crate::pack;
+use crate::serve::{Emulator, ServeOptions};
+use crate::ship::{self, Context, Progress, Request, Shipped};
+use crate::snapshot;
+use crate::state::StateStore;
+
+/// Exit codes of the contract (SPEC §1).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const BUILD_FAILED: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const API: i32 = 3;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Attempts a one-shot command makes before it reports the API unreachable.
+const ONE_SHOT_ATTEMPTS: u32 = 5;
+
+/// The API a command talks to, and where its state is kept.
+struct Target {
+    client: Arc<Client>,
+    store: StateStore,
+    /// Keeps the in-process emulator running while the target lives.
+    _emulator: Option<Emulator>,
+}
+
+/// Connects to `[api] url`, or starts the in-process emulator for `--local`.
+async fn connect(
+    config: &Config,
+    local: bool,
+    retry: RetryPolicy,
+    emitter: &Emitter,
+) -> Result<Target, (i32, String)> {
+    let state_dir = &config.watch.state_dir;
+    let mut api = config.api.clone();
+    let (credentials, emulator, state_file) = if local {
+        let options = ServeOptions {
+            addr: ([127, 0, 0, 1], 0).into(),
+            data: Some(state_dir.join("local")),
+            max_upload_bytes: config.watch.max_zip_bytes.max(100 << 20),
+            ..ServeOptions::default()
+        };
+        let emulator = Emulator::start(options)
+            .await
+            .map_err(|e| (exit::API, format!("cannot start the local emulator: {e}")))?;
+        emitter.emit(Event::Listening {
+            url: emulator.url().to_string(),
+        });
+        api.url = emulator.url().to_string();
+        // The local emulator accepts any non-empty token.
+        let credentials = Credentials {
+            token: Some("local".to_string()),
+            api_key: None,
+        };
+        (credentials, Some(emulator), "state-local.json")
+    } else {
+        (Credentials::from_env(&api), None, "state.json")
+    };
+    let retry_emitter = emitter.clone();
+    let client = Client::new(&api, credentials, retry)
+        .map_err(|e| (exit::API, e.to_string()))?
+        .with_retry_hook(Arc::new(move |e: &ApiError, pause: Duration| {
+            retry_emitter.emit(ship::retry_event(None, e, pause));
+        }));
+    let store = StateStore::open(state_dir, state_file).map_err(|e| (exit::BAD_INPUT, e.to_string()))?;
+    Ok(Target {
+        client: Arc::new(client),
+        store,
+        _emulator: emulator,
+    })
+}
+
+fn context(config: &Config, client: Arc<Client>, emitter: &Emitter) -> Context {
+    Context {
+        client,
+        emitter: emitter.clone(),
+        poll_interval: config.api.poll_interval,
+        build_timeout: config.api.build_timeout,
+        reported_skips: Arc::new(Mutex::new(HashSet::new())),
+    }
+}
+
+fn fail(emitter: &Emitter, (code, message): (i32, String)) -> i32 {
+    emitter.emit(Event::error(None, message));
+    code
+}
+
+pub async fn watch(config: Config, args: WatchArgs, emitter: Emitter) -> i32 {
+    let target = match connect(&config, args.local, RetryPolicy::forever(), &emitter).await {
+        Ok(t) => t,
+        Err(e) => return fail(&emitter, e),
+    };
+    let ctx = context(&config, target.client.clone(), &emitter);
+    let daemon = match Daemon::new(config, ctx, target.store.clone(), &args.names) {
+        Ok(d) => d,
+        Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
+    };
+    daemon
+        .run(WatchOptions {
+            names: args.names,
+            initial_build: !args.no_initial_build,
+        })
+        .await
+}
+
+/// Ships every selected function at once, waits, and sums up the outcomes in an exit code.
+pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
+    let functions = match config.select(&args.names) {
+        Ok(f) => f,
+        Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
+    };
+    let retry = RetryPolicy::bounded(ONE_SHOT_ATTEMPTS);
+    let target = match connect(&config, args.local, retry, &emitter).await {
+        Ok(t) => t,
+        Err(e) => return fail(&emitter, e),
+    };
+    let ctx = context(&config, target.client.clone(), &emitter);
+    let (mut state, warning) = target.store.load();
+    if let Some(w) = warning {
+        emitter.emit(Event::error(None, w));
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for function in functions {
+        let request = Request {
+            settings: ship::settings(&config, &function),
+            last_hash: match args.force {
+                true => None,
+                false => state.last_hash(&function.name, &function.id).map(str::to_string),
+            },
+            wait: !args.no_wait,
+            function,
+        };
+        let ctx = ctx.clone();
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = request.function.name.clone();
+            let id = request.function.id.clone();
+            let progress_tx = tx.clone();
+            ship::ship(&ctx, request, move |p| {
+                let _ = progress_tx.send((name.clone(), id.clone(), p));
+            })
+            .await
+        }));
+    }
+    drop(tx);
+    // Record progress as it comes so that an interrupted run still remembers its submits.
+    while let Some((name, id, progress)) = rx.recv().await {
+        match progress {
+            Progress::Submitted { build_id, hash } => {
+                state.record_submit(&name, &id, &hash, &build_id);
+                save(&target.store, &state, &emitter);
+            }
+            Progress::Status { build_id, status } if status.is_final() => {
+                state.record_status(&name, &build_id, &status);
+                save(&target.store, &state, &emitter);
+            }
+            _ => {}
+        }
+    }
+    let mut code = exit::OK;
+    for task in tasks {
+        let outcome = task.await.unwrap_or(Shipped::PackFailed);
+        code = code.max(outcome_code(&outcome));
+    }
+    code
+}
+
+/// The exit code one outcome calls for; the worst one of a run wins (API 3 > input 2 > build 1).
+fn outcome_code(outcome: &Shipped) -> i32 {
+    match outcome {
+        Shipped::Unchanged | Shipped::Submitted | Shipped::Ended(BuildStatus::Success) => exit::OK,
+        Shipped::Ended(_) | Shipped::TimedOut => exit::BUILD_FAILED,
+        Shipped::PackFailed => exit::BAD_INPUT,
+        Shipped::ApiFailed { .. } => exit::API,
+    }
+}
+
+fn save(store: &StateStore, state: &crate::state::State, emitter: &Emitter) {
+    if let Err(e) = store.save(state) {
+        emitter.emit(Event::error(None, e.to_string()));
+    }
+}
+
+/// Packages one function without uploading.
+pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
+    let function = match config.function(&args.name) {
+        Ok(f) => f,
+        Err(message) => return fail(emitter, (exit::BAD_INPUT, message)),
+    };
+    let settings = ship::settings(config, function);
+    let started = Instant::now();
+    let result = match &args.out {
+        Some(out) => pack::package_to(&function.path, &settings, out),
+        None => pack::package_to(&function.path, &settings, &std::env::temp_dir().join(format!(
+            "gcwatch-package-{}.zip",
+            std::process::id()
+        )))
+        .inspect(|p| {
+            let _ = std::fs::remove_file(&p.zip_path);
+        }),
+    };
+    let packaged = match result {
+        Ok(p) => p,
+        Err(e) => return fail(emitter, (exit::BAD_INPUT, format!("{}: {e}", function.name))),
+    };
+    let snapshot = &packaged.snapshot;
+    for skipped in &snapshot.skipped {
+        emitter.emit(Event::SkippedPath {
+            function: function.name.clone(),
+            path: skipped.path.clone(),
+            reason: skipped.reason.clone(),
+        });
+    }
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for entry in &snapshot.entries {
+            if let snapshot::EntryKind::File { .. } = entry.kind {
+                let _ = writeln!(out, "{}", entry.path);
+            }
+        }
+        return exit::OK;
+    }
+    let ms = started.elapsed().as_millis() as u64;
+    match emitter.format() {
+        LogFormat::Json => emitter.emit(Event::Packaged {
+            function: function.name.clone(),
+            hash: snapshot.hash.to_string(),
+            files: snapshot.files,
+            bytes: packaged.bytes,
+            ms,
+        }),
+        LogFormat::Human => {
+            println!("function  {}", function.name);
+            println!("hash      {}", snapshot.hash);
+            println!("files     {}", snapshot.files);
+            println!("zip       {} bytes ({})", packaged.bytes, human_bytes(packaged.bytes));
+            if let Some(out) = &args.out {
+                println!("written   {}", out.display());
+            }
+        }
+    }
+    exit::OK
+}
+
+/// Lists builds: one function's, or every function's of the project, newest first.
+pub async fn builds(config: Config, args: BuildsArgs, emitter: Emitter) -> i32 {
+    let functions = match &args.name {
+        Some(name) => match config.function(name) {
+            Ok(f) => vec![f.clone()],
+            Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
+        },
+        None => config.functions.clone(),
+    };
+    let target = match connect_quietly(&config, args.local).await {
+        Ok(t) => t,
+        Err(e) => return fail(&emitter, e),
+    };
+    // Each function's newest page × limit builds hold every row of the merged page asked for.
+    let wanted = args.page.saturating_mul(args.limit);
+    let mut rows: Vec<BuildSummary> = Vec::new();
+    let mut total = 0;
+    for function in &functions {
+        let query = ListQuery {
+            page: Some(1),
+            limit: Some(wanted),
+            function_id: Some(function.id.clone()),
+        };
+        match target.client.list(&query).await {
+            Ok(list) => {
+                total += list.total_count;
+                rows.extend(list.results);
+            }
+            Err(e) => return fail(&emitter, (exit::API, e.to_string())),
+        }
+    }
+    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let start = ((args.page - 1) * args.limit) as usize;
+    let page: Vec<&BuildSummary> = rows.iter().skip(start).take(args.limit as usize).collect();
+    let name_of = |id: &str| {
+        functions
+            .iter()
+            .find(|f| f.id == id)
+            .map_or(id.to_string(), |f| f.name.clone())
+    };
+    match emitter.format() {
+        LogFormat::Json => {
+            let value = serde_json::json!({
+                "page": args.page,
+                "limit": args.limit,
+                "totalCount": total,
+                "pageCount": total.div_ceil(args.limit),
+                "results": page.iter().map(|b| serde_json::json!({
+                    "id": b.id,
+                    "function": name_of(&b.function_id),
+                    "functionId": b.function_id,
+                    "status": b.status,
+                    "createdAt": b.created_at,
+                })).collect::<Vec<_>>(),
+            });
+            println!("{value}");
+        }
+        LogFormat::Human => {
+            let width = page
+                .iter()
+                .map(|b| name_of(&b.function_id).len())
+                .max()
+                .unwrap_or(8)
+                .max(8);
+            println!("{:<24}  {:<width$}  {:<8}  CREATED", "BUILD", "FUNCTION", "STATUS");
+            for b in &page {
+                println!(
+                    "{:<24}  {:<width$}  {:<8}  {}",
+                    b.id,
+                    name_of(&b.function_id),
+                    b.status,
+                    b.created_at
+                );
+            }
+            println!(
+                "page {} of {}, {} build(s) in all",
+                args.page,
+                total.div_ceil(args.limit).max(1),
+                total
+            );
+        }
+    }
+    exit::OK
+}
+
+/// Shows one build: status, timeline and log.
+pub async fn status(config: Config, args: StatusArgs, emitter: Emitter) -> i32 {
+    if !is_object_id(&args.build_id) {
+        return fail(
+            &emitter,
+            (
+                exit::BAD_INPUT,
+                format!("{:?} is not a build id (24 hex digits)", args.build_id),
+            ),
+        );
+    }
+    let target = match connect_quietly(&config, args.local).await {
+        Ok(t) => t,
+        Err(e) => return fail(&emitter, e),
+    };
+    let info = match target.client.build(&args.build_id).await {
+        Ok(info) => info,
+        Err(e) => return fail(&emitter, (exit::API, e.to_string())),
+    };
+    let function = config
+        .functions
+        .iter()
+        .find(|f| f.id == info.function_id)
+        .map_or(info.function_id.clone(), |f| f.name.clone());
+    match emitter.format() {
+        LogFormat::Json => {
+            let mut value = serde_json::to_value(&info).unwrap_or_default();
+            value["id"] = args.build_id.clone().into();
+            value["function"] = function.into();
+            println!("{value}");
+        }
+        LogFormat::Human => {
+            println!("build     {}", args.build_id);
+            println!("function  {function} ({})", info.function_id);
+            println!("status    {}", info.status);
+            println!("arch      {}", info.arch.join(", "));
+            println!("timeline");
+            for step in &info.timeline {
+                println!("  {}  {}", step.time, step.status);
+            }
+            println!("log");
+            for line in &info.log {
+                println!("  {line}");
+            }
+        }
+    }
+    exit::OK
+}
+
+/// Like `connect`, but a local emulator is only read, so its `listening` line is not shown.
+async fn connect_quietly(config: &Config, local: bool) -> Result<Target, (i32, String)> {
+    let silent = Emitter::to_writer(LogFormat::Json, false, true, Box::new(std::io::sink()));
+    connect(config, local, RetryPolicy::bounded(ONE_SHOT_ATTEMPTS), &silent).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_outcome_decides_the_exit_code() {
+        let cases = [
+            (vec![], 0),
+            (vec![Shipped::Unchanged, Shipped::Ended(BuildStatus::Success)], 0),
+            (vec![Shipped::Submitted], 0),
+            (vec![Shipped::Unchanged, Shipped::Ended(BuildStatus::Failed)], 1),
+            (vec![Shipped::TimedOut], 1),
+            (vec![Shipped::PackFailed, Shipped::Ended(BuildStatus::Failed)], 2),
+            (vec![Shipped::ApiFailed { submitted: false }, Shipped::PackFailed], 3),
+        ];
+        for (outcomes, want) in cases {
+            let got = outcomes.iter().map(outcome_code).max().unwrap_or(0);
+            assert_eq!(got, want, "{outcomes:?}");
+        }
+    }
+}

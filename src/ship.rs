@@ -1,0 +1,280 @@
+//! One function in, one finished attempt to ship it out: snapshot → compare with what was last
+//! submitted → zip → submit → follow, reporting each step as an event.
+//!
+//! `watch` and `build` both run this; the orchestrator decides when.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::api::BuildStatus;
+use crate::client::{ApiError, Client};
+use crate::config::{Config, Function};
+use crate::events::{Emitter, Event};
+use crate::follow::{self, Outcome};
+use crate::pack::{self, PackError};
+use crate::rules::RuleSettings;
+use crate::snapshot::{self, Settings, Snapshot};
+
+/// How often packaging starts over when files keep changing under it.
+const PACK_ATTEMPTS: usize = 5;
+
+/// What one function needs to be packaged the same way by every caller.
+pub fn settings(config: &Config, function: &Function) -> Settings {
+    let mut patterns = config.watch.ignore.clone();
+    patterns.extend(function.ignore.iter().cloned());
+    Settings {
+        rules: RuleSettings {
+            ignore_files: config.watch.ignore_files.clone(),
+            patterns,
+            state_dir: Some(config.watch.state_dir.clone()),
+        },
+        follow_external_symlinks: config.watch.follow_external_symlinks,
+        max_files: config.watch.max_files,
+        max_zip_bytes: config.watch.max_zip_bytes,
+    }
+}
+
+/// Everything a shipping attempt shares with the others.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Arc<Client>,
+    pub emitter: Emitter,
+    pub poll_interval: Duration,
+    pub build_timeout: Duration,
+    /// Skipped paths already reported, so each warning is said once per run.
+    pub reported_skips: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+/// What the caller asks of one attempt.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub function: Function,
+    pub settings: Settings,
+    /// The hash last submitted; `None` ships whatever is there.
+    pub last_hash: Option<String>,
+    /// Follow the build to its end, or return once it is submitted.
+    pub wait: bool,
+}
+
+/// Steps the orchestrator keeps track of, sent as they happen.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Uploading,
+    Submitted { build_id: String, hash: String },
+    Status { build_id: String, status: BuildStatus },
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shipped {
+    Unchanged,
+    /// Submitted and not followed (`--no-wait`).
+    Submitted,
+    Ended(BuildStatus),
+    TimedOut,
+    /// Packaging failed; nothing was uploaded.
+    PackFailed,
+    /// The API failed; `submitted` tells whether the build was created before it did.
+    ApiFailed { submitted: bool },
+}
+
+/// Runs one attempt. Every outcome has been reported as an event when this returns.
+pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped {
+    let name = req.function.name.clone();
+    let started = Instant::now();
+    let packed = {
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || pack_if_changed(&req)).await
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    let (snapshot, zip) = match packed {
+        Ok(Ok(Packed::Unchanged(snapshot))) => {
+            report_skips(ctx, &name, &snapshot);
+            ctx.emitter.emit(Event::Unchanged {
+                function: name,
+                hash: snapshot.hash.to_string(),
+                ms,
+            });
+            return Shipped::Unchanged;
+        }
+        Ok(Ok(Packed::Zip { snapshot, zip })) => (snapshot, zip),
+        Ok(Err(e)) => {
+            ctx.emitter.emit(Event::error(Some(&name), e.to_string()));
+            return Shipped::PackFailed;
+        }
+        Err(e) => {
+            ctx.emitter
+                .emit(Event::error(Some(&name), format!("packaging stopped: {e}")));
+            return Shipped::PackFailed;
+        }
+    };
+    report_skips(ctx, &name, &snapshot);
+    let hash = snapshot.hash.to_string();
+    let bytes = zip.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+    ctx.emitter.emit(Event::Packaged {
+        function: name.clone(),
+        hash: hash.clone(),
+        files: snapshot.files,
+        bytes,
+        ms,
+    });
+
+    on(Progress::Uploading);
+    let build_id = match ctx
+        .client
+        .submit(&req.function.id, &req.function.arch, zip.path())
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            ctx.emitter
+                .emit(Event::error(Some(&name), format!("upload failed: {e}")));
+            return Shipped::ApiFailed { submitted: false };
+        }
+    };
+    // The zip is not needed once the server has it; removing it now keeps temp space small.
+    drop(zip);
+    ctx.emitter.emit(Event::Submitted {
+        function: name.clone(),
+        build_id: build_id.clone(),
+        hash: hash.clone(),
+        bytes,
+    });
+    on(Progress::Submitted {
+        build_id: build_id.clone(),
+        hash,
+    });
+    if !req.wait {
+        return Shipped::Submitted;
+    }
+    follow_build(ctx, &name, &build_id, on).await
+}
+
+/// Follows a submitted build to its end, reporting each status and, on FAILED, the log.
+pub async fn follow_build(
+    ctx: &Context,
+    name: &str,
+    build_id: &str,
+    on: impl Fn(Progress),
+) -> Shipped {
+    let outcome = follow::follow(
+        &ctx.client,
+        build_id,
+        ctx.poll_interval,
+        ctx.build_timeout,
+        |t| {
+            on(Progress::Status {
+                build_id: build_id.to_string(),
+                status: t.to.clone(),
+            });
+            ctx.emitter.emit(Event::Status {
+                function: name.to_string(),
+                build_id: build_id.to_string(),
+                from: t.from,
+                to: t.to,
+                elapsed_ms: t.elapsed_ms,
+            });
+        },
+    )
+    .await;
+    match outcome {
+        Ok(Outcome::Ended(info)) => {
+            if info.status == BuildStatus::Failed {
+                for line in info.log {
+                    ctx.emitter.emit(Event::BuildLog {
+                        function: name.to_string(),
+                        build_id: build_id.to_string(),
+                        line,
+                    });
+                }
+            }
+            Shipped::Ended(info.status)
+        }
+        Ok(Outcome::TimedOut(last)) => {
+            let last = last.map_or("no status".to_string(), |s| s.to_string());
+            ctx.emitter.emit(Event::error(
+                Some(name),
+                format!(
+                    "build {build_id} did not end within {} s (last seen: {last}); no longer following it",
+                    ctx.build_timeout.as_secs()
+                ),
+            ));
+            Shipped::TimedOut
+        }
+        Err(e) => {
+            ctx.emitter.emit(Event::error(
+                Some(name),
+                format!("following build {build_id} failed: {e}"),
+            ));
+            Shipped::ApiFailed { submitted: true }
+        }
+    }
+}
+
+enum Packed {
+    Unchanged(Snapshot),
+    Zip {
+        snapshot: Snapshot,
+        zip: tempfile::NamedTempFile,
+    },
+}
+
+/// Snapshots the folder and, when its hash differs from the last submitted one, zips it.
+/// A file that changes while it is zipped makes the whole thing start over, so the zip
+/// always holds exactly what its hash says.
+fn pack_if_changed(req: &Request) -> Result<Packed, PackError> {
+    let root: &PathBuf = &req.function.path;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let snapshot = snapshot::take(root, &req.settings)?;
+        if req.last_hash.as_deref() == Some(snapshot.hash.to_string().as_str()) {
+            return Ok(Packed::Unchanged(snapshot));
+        }
+        let zip = tempfile::Builder::new()
+            .prefix("gcwatch-")
+            .suffix(".zip")
+            .tempfile()
+            .map_err(|source| PackError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        match pack::write_zip(&snapshot, zip.as_file()) {
+            Ok(bytes) if bytes > req.settings.max_zip_bytes => {
+                return Err(PackError::ZipTooLarge {
+                    bytes,
+                    limit: req.settings.max_zip_bytes,
+                    report: pack::size_report(&snapshot),
+                })
+            }
+            Ok(_) => return Ok(Packed::Zip { snapshot, zip }),
+            Err(PackError::Changed { .. }) if attempt < PACK_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn report_skips(ctx: &Context, name: &str, snapshot: &Snapshot) {
+    let mut reported = ctx.reported_skips.lock().unwrap_or_else(|e| e.into_inner());
+    for skipped in &snapshot.skipped {
+        let key = (name.to_string(), skipped.path.clone());
+        if reported.insert(key) {
+            ctx.emitter.emit(Event::SkippedPath {
+                function: name.to_string(),
+                path: skipped.path.clone(),
+                reason: skipped.reason.clone(),
+            });
+        }
+    }
+}
+
+/// Turns an API error into the words of an `error` event with its retry hint.
+pub fn retry_event(function: Option<&str>, error: &ApiError, pause: Duration) -> Event {
+    Event::Error {
+        message: error.to_string(),
+        function: function.map(str::to_string),
+        retry_in_ms: Some(pause.as_millis() as u64),
+    }
+}
