@@ -24,4 +24,6 @@
 pub mod api;
 pub mod cli;
 pub mod events;
+pub mod pack;
 pub mod rules;
+pub mod snapshot;
