@@ -14,9 +14,10 @@ use tempfile::NamedTempFile;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
+use crate::events::human_bytes;
 use crate::rules::RulesError;
 use crate::snapshot::{
-    self, human_bytes, open_regular, EntryKind, Largest, Settings, Snapshot, TreeHash, BUFFER,
+    self, open_regular, EntryKind, Largest, Settings, Snapshot, TreeHash, BUFFER,
 };
 
 /// Extensions (lowercase) of formats that are compressed already: deflating

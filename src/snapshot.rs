@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::str::FromStr;
 
+use crate::events::human_bytes;
 use crate::pack::{Limit, PackError};
 use crate::rules::{RuleSettings, Rules};
 
@@ -309,22 +310,6 @@ fn files(n: usize) -> String {
         "1 file".to_string()
     } else {
         format!("{n} files")
-    }
-}
-
-/// `1536` → `1.5 KiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -1016,8 +1001,6 @@ pub(crate) mod tests {
         for bad in ["", "xyz", &text[1..], &format!("{}g", &text[1..])] {
             assert!(bad.parse::<TreeHash>().is_err(), "{bad}");
         }
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
     }
 
     /// git with no global or system config, so nothing machine-local applies.
