@@ -432,7 +432,10 @@ impl Rules {
         let state_rel = settings
             .state_dir
             .as_deref()
-            .and_then(|dir| relative_to(&root, dir));
+            .and_then(|dir| relative_to(&root, dir))
+            // A state dir that is the function folder itself would exclude
+            // everything; config checks rule that out, and so does this.
+            .filter(|rel| !rel.as_os_str().is_empty());
 
         let mut parents = Vec::new();
         if let Some(top) = enclosing_work_tree(&root) {

@@ -320,6 +320,9 @@ pub fn take(root: &Path, settings: &Settings) -> Result<Snapshot, PackError> {
 }
 
 /// Walks and hashes the function folder of `rules`.
+///
+/// A file that disappears, or stops being a regular file, between the listing
+/// and its hashing is [`PackError::Changed`]: the caller takes a new snapshot.
 pub fn take_with(rules: &Rules, settings: &Settings) -> Result<Snapshot, PackError> {
     let walk = walk(rules, settings)?;
     if walk.files > settings.max_files {
