@@ -1,0 +1,515 @@
+//! Pack: a snapshot in, its reproducible zip out (bytes checked against the snapshot's hashes as they are written).
+//!
+//! The same tree gives the same zip on every run and machine: entries in
+//! snapshot order, one fixed timestamp, modes reduced to 0755/0644, no extra
+//! fields that vary, and a compression choice that depends only on the name.
+
+use std::fmt;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use tempfile::NamedTempFile;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+use crate::events::human_bytes;
+use crate::rules::RulesError;
+use crate::snapshot::{
+    self, open_regular, EntryKind, Largest, Settings, Snapshot, TreeHash, BUFFER,
+};
+
+/// Extensions (lowercase) of formats that are compressed already: deflating
+/// them again costs time and gains nothing, so they are stored.
+#[rustfmt::skip]
+pub const STORED_EXTENSIONS: &[&str] = &[
+    // archives and compressed streams
+    "zip", "gz", "tgz", "bz2", "tbz2", "xz", "txz", "zst", "lz4", "lzma", "br", "7z", "rar",
+    "jar", "war", "ear", "apk", "whl", "nupkg",
+    // images
+    "png", "jpg", "jpeg", "gif", "webp", "avif", "heic", "ico",
+    // fonts
+    "woff", "woff2",
+    // audio and video
+    "mp3", "mp4", "m4a", "m4v", "aac", "ogg", "oga", "opus", "webm", "mkv", "mov", "avi", "flac",
+    // documents that are zips, or compressed inside
+    "pdf", "docx", "xlsx", "pptx", "odt", "ods", "odp", "epub",
+];
+
+/// How many times [`package`] starts over when files change under it.
+const ATTEMPTS: u32 = 3;
+
+/// Files from this size on need zip64 sizes in their headers.
+const ZIP64_FILE_SIZE: u64 = u32::MAX as u64;
+
+/// Why a function could not be packaged. Nothing partial is ever shipped.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error("cannot list folder {path}")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} changed while it was being packaged")]
+    Changed { path: PathBuf },
+    #[error(
+        "files in {root} kept changing while being packaged ({attempts} attempts, last {path})"
+    )]
+    Unsettled {
+        root: PathBuf,
+        attempts: u32,
+        path: PathBuf,
+    },
+    #[error("{root} is too large to ship: {limit}; ignore what need not be shipped ({largest})")]
+    TooLarge {
+        root: PathBuf,
+        limit: Limit,
+        largest: Largest,
+    },
+    #[error("cannot write the zip of {root}")]
+    Zip {
+        root: PathBuf,
+        #[source]
+        source: zip::result::ZipError,
+    },
+    #[error("cannot create a temporary zip in {path}")]
+    Temp {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The limit a package went over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limit {
+    /// `complete` is false when counting stopped early, far past the limit.
+    Files {
+        found: usize,
+        max: usize,
+        complete: bool,
+    },
+    ZipBytes {
+        found: u64,
+        max: u64,
+    },
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Files {
+                found,
+                max,
+                complete: true,
+            } => write!(f, "{found} files, more than max_files = {max}"),
+            Limit::Files {
+                found,
+                max,
+                complete: false,
+            } => write!(
+                f,
+                "more than {found} files (counting stopped), max_files = {max}"
+            ),
+            Limit::ZipBytes { found, max } => write!(
+                f,
+                "the zip is {}, more than the {} allowed by max_zip_mb",
+                human_bytes(*found),
+                human_bytes(*max)
+            ),
+        }
+    }
+}
+
+/// A written zip and the snapshot it holds.
+#[derive(Debug)]
+pub struct Package {
+    pub snapshot: Snapshot,
+    /// Deleted when dropped; `persist` it to keep it.
+    pub zip: NamedTempFile,
+    pub bytes: u64,
+}
+
+/// What [`package_changed`] found.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The tree hash equals the last one: no zip was written.
+    Unchanged(Snapshot),
+    Packaged(Package),
+}
+
+/// Writes the zip of `snapshot` to `out` and returns its size in bytes.
+///
+/// Each file is read once, its bytes hashed on their way into the zip; a
+/// file whose hash or size differs from the snapshot's is
+/// [`PackError::Changed`], and the zip must then be thrown away.
+pub fn write_zip(snapshot: &Snapshot, out: impl Write + Seek) -> Result<u64, PackError> {
+    let zip_error = |source| PackError::Zip {
+        root: snapshot.root.clone(),
+        source,
+    };
+    let mut zip = ZipWriter::new(out);
+    let mut buf = vec![0; BUFFER];
+    for entry in &snapshot.entries {
+        match &entry.kind {
+            EntryKind::Dir => {
+                let options = options(entry.mode, CompressionMethod::Stored, false);
+                zip.add_directory(entry.zip_name(), options)
+                    .map_err(zip_error)?;
+            }
+            EntryKind::File { size, hash, source } => {
+                let method = if is_precompressed(&entry.path) {
+                    CompressionMethod::Stored
+                } else {
+                    CompressionMethod::Deflated
+                };
+                let options = options(entry.mode, method, *size >= ZIP64_FILE_SIZE);
+                zip.start_file(entry.path.as_str(), options)
+                    .map_err(zip_error)?;
+                let (written_hash, written) =
+                    copy_hashing(source, &mut zip, &mut buf).map_err(|err| match err {
+                        Copy::Read(err) => PackError::Read {
+                            path: source.clone(),
+                            source: err,
+                        },
+                        Copy::Write(err) => zip_error(err.into()),
+                        Copy::Pack(err) => err,
+                    })?;
+                if written_hash != *hash || written != *size {
+                    return Err(PackError::Changed {
+                        path: source.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let mut out = zip.finish().map_err(zip_error)?;
+    let bytes = out
+        .flush()
+        .and_then(|()| out.stream_position())
+        .map_err(|err| zip_error(err.into()))?;
+    Ok(bytes)
+}
+
+/// Snapshots `root` and writes its zip to a temporary file in `tmp_dir`.
+pub fn package(root: &Path, settings: &Settings, tmp_dir: &Path) -> Result<Package, PackError> {
+    match package_changed(root, settings, tmp_dir, None)? {
+        Outcome::Packaged(package) => Ok(package),
+        Outcome::Unchanged(_) => unreachable!("there is no last hash to equal"),
+    }
+}
+
+/// Snapshots `root` and, unless its tree hash equals `last`, writes its zip to
+/// a temporary file in `tmp_dir`.
+///
+/// A file that changes meanwhile makes the whole packaging start over, a few
+/// times; then it gives up with [`PackError::Unsettled`]. A zip over
+/// `max_zip_bytes` is [`PackError::TooLarge`].
+pub fn package_changed(
+    root: &Path,
+    settings: &Settings,
+    tmp_dir: &Path,
+    last: Option<&TreeHash>,
+) -> Result<Outcome, PackError> {
+    let mut changed = PathBuf::new();
+    for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            // Give whatever is writing a moment to finish.
+            thread::sleep(Duration::from_millis(100 * u64::from(attempt - 1)));
+        }
+        let snapshot = match snapshot::take(root, settings) {
+            Err(PackError::Changed { path }) => {
+                changed = path;
+                continue;
+            }
+            other => other?,
+        };
+        if last == Some(&snapshot.hash) {
+            return Ok(Outcome::Unchanged(snapshot));
+        }
+        let mut zip = tempfile::Builder::new()
+            .prefix("package-")
+            .suffix(".zip")
+            .tempfile_in(tmp_dir)
+            .map_err(|source| PackError::Temp {
+                path: tmp_dir.to_path_buf(),
+                source,
+            })?;
+        let written = write_zip(
+            &snapshot,
+            BufWriter::with_capacity(BUFFER, zip.as_file_mut()),
+        );
+        let bytes = match written {
+            Err(PackError::Changed { path }) => {
+                changed = path;
+                continue;
+            }
+            other => other?,
+        };
+        if bytes > settings.max_zip_bytes {
+            return Err(PackError::TooLarge {
+                root: snapshot.root.clone(),
+                limit: Limit::ZipBytes {
+                    found: bytes,
+                    max: settings.max_zip_bytes,
+                },
+                largest: snapshot.largest(),
+            });
+        }
+        return Ok(Outcome::Packaged(Package {
+            snapshot,
+            zip,
+            bytes,
+        }));
+    }
+    Err(PackError::Unsettled {
+        root: root.to_path_buf(),
+        attempts: ATTEMPTS,
+        path: changed,
+    })
+}
+
+/// The options of every entry: only the mode, the compression method and
+/// zip64 headers (for files from 4 GiB) vary.
+fn options(mode: u32, method: CompressionMethod, large: bool) -> SimpleFileOptions {
+    let level = match method {
+        CompressionMethod::Deflated => Some(6),
+        _ => None,
+    };
+    SimpleFileOptions::default()
+        .compression_method(method)
+        .compression_level(level)
+        .last_modified_time(DateTime::default())
+        .unix_permissions(mode)
+        .large_file(large)
+}
+
+/// Whether `path`'s extension names an already-compressed format.
+pub fn is_precompressed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => STORED_EXTENSIONS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(ext)),
+        _ => false,
+    }
+}
+
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+    Pack(PackError),
+}
+
+/// Streams the file at `path` into `out`, hashing what is written.
+fn copy_hashing(
+    path: &Path,
+    out: &mut impl Write,
+    buf: &mut [u8],
+) -> Result<([u8; 32], u64), Copy> {
+    let mut file = open_regular(path).map_err(Copy::Pack)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(Copy::Read(err)),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(Copy::Write)?;
+        size += n as u64;
+    }
+    Ok((*hasher.finalize().as_bytes(), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::tests::{chmod, tree};
+    use crate::snapshot::{take, Entry, MODE_EXEC};
+    use std::fs;
+    use std::io::Cursor;
+    use std::process::Command;
+    use tempfile::TempDir;
+    use zip::ZipArchive;
+
+    const SAMPLE: &[(&str, &str)] = &[
+        (".gitignore", "*.log\n"),
+        ("main.go", "package main\n\nfunc main() {}\n"),
+        ("bootstrap", "#!/bin/sh\nexec ./main\n"),
+        ("lib/util.go", "package lib\n"),
+        ("static/logo.PNG", "not really a png"),
+        ("empty/", ""),
+        ("nested/empty/", ""),
+        ("debug.log", "noise"),
+    ];
+
+    fn sample() -> TempDir {
+        let tmp = tree(SAMPLE);
+        chmod(&tmp.path().join("bootstrap"), 0o700);
+        tmp
+    }
+
+    fn zip_bytes(root: &Path) -> Vec<u8> {
+        let snapshot = take(root, &Settings::default()).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        let bytes = write_zip(&snapshot, &mut out).unwrap();
+        assert_eq!(bytes, out.get_ref().len() as u64);
+        out.into_inner()
+    }
+
+    #[test]
+    fn same_tree_same_bytes_even_in_a_copy() {
+        let tmp = sample();
+        let first = zip_bytes(tmp.path());
+        assert_eq!(first, zip_bytes(tmp.path()));
+
+        let copy = TempDir::new().unwrap();
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(tmp.path())
+            .arg(copy.path().join("fn"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(first, zip_bytes(&copy.path().join("fn")));
+
+        fs::write(
+            tmp.path().join("main.go"),
+            "package main\n\nfunc main() {}!",
+        )
+        .unwrap();
+        assert_ne!(first, zip_bytes(tmp.path()));
+    }
+
+    #[test]
+    fn entries_read_back_as_shipped() {
+        let tmp = sample();
+        let mut archive = ZipArchive::new(Cursor::new(zip_bytes(tmp.path()))).unwrap();
+        #[rustfmt::skip]
+        let want: &[(&str, u32, CompressionMethod)] = &[
+            (".gitignore", 0o100644, CompressionMethod::Deflated),
+            ("bootstrap", 0o100755, CompressionMethod::Deflated),
+            ("empty/", 0o40755, CompressionMethod::Stored),
+            ("lib/", 0o40755, CompressionMethod::Stored),
+            ("lib/util.go", 0o100644, CompressionMethod::Deflated),
+            ("main.go", 0o100644, CompressionMethod::Deflated),
+            ("nested/", 0o40755, CompressionMethod::Stored),
+            ("nested/empty/", 0o40755, CompressionMethod::Stored),
+            ("static/", 0o40755, CompressionMethod::Stored),
+            ("static/logo.PNG", 0o100644, CompressionMethod::Stored),
+        ];
+        assert_eq!(archive.len(), want.len());
+        for (i, (name, mode, method)) in want.iter().enumerate() {
+            let mut file = archive.by_index(i).unwrap();
+            assert_eq!(file.name(), *name);
+            assert_eq!(file.unix_mode(), Some(*mode), "{name}");
+            assert_eq!(file.compression(), *method, "{name}");
+            assert_eq!(file.last_modified(), Some(DateTime::default()), "{name}");
+            assert_eq!(file.extra_data().unwrap_or_default(), b"", "{name}");
+            if let Some((_, content)) = SAMPLE.iter().find(|(path, _)| path == name) {
+                let mut read = String::new();
+                file.read_to_string(&mut read).unwrap();
+                assert_eq!(read, *content, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_changed_after_hashing_is_refused() {
+        let tmp = sample();
+        let snapshot = take(tmp.path(), &Settings::default()).unwrap();
+        // Same size, different bytes: only the hash can tell.
+        fs::write(tmp.path().join("lib/util.go"), "package lix\n").unwrap();
+        let err = write_zip(&snapshot, Cursor::new(Vec::new())).unwrap_err();
+        assert!(
+            matches!(&err, PackError::Changed { path } if path.ends_with("lib/util.go")),
+            "{err:?}"
+        );
+        fs::remove_file(tmp.path().join("main.go")).unwrap();
+        let err = write_zip(&snapshot, Cursor::new(Vec::new())).unwrap_err();
+        assert!(matches!(&err, PackError::Changed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn package_writes_a_temp_zip_and_checks_its_size() {
+        let tmp = sample();
+        let out = TempDir::new().unwrap();
+        let package = package(tmp.path(), &Settings::default(), out.path()).unwrap();
+        assert_eq!(package.zip.path().parent(), Some(out.path()));
+        assert_eq!(fs::read(package.zip.path()).unwrap(), zip_bytes(tmp.path()));
+        assert_eq!(
+            package.bytes,
+            fs::metadata(package.zip.path()).unwrap().len()
+        );
+        assert_eq!(package.snapshot.files, 5);
+
+        let unchanged = package_changed(
+            tmp.path(),
+            &Settings::default(),
+            out.path(),
+            Some(&package.snapshot.hash),
+        )
+        .unwrap();
+        assert!(matches!(unchanged, Outcome::Unchanged(s) if s.hash == package.snapshot.hash));
+
+        let settings = Settings {
+            max_zip_bytes: package.bytes - 1,
+            ..Settings::default()
+        };
+        let err = super::package(tmp.path(), &settings, out.path()).unwrap_err();
+        assert!(
+            matches!(&err, PackError::TooLarge { limit: Limit::ZipBytes { found, .. }, .. } if *found == package.bytes),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("largest files: main.go"), "{err}");
+    }
+
+    #[test]
+    fn more_entries_than_plain_zip_counts() {
+        let entries: Vec<Entry> = (0..70_000)
+            .map(|i| Entry {
+                path: format!("d{i:05}"),
+                mode: MODE_EXEC,
+                kind: EntryKind::Dir,
+            })
+            .collect();
+        let snapshot = Snapshot {
+            root: PathBuf::from("/nowhere"),
+            hash: TreeHash::of(&entries),
+            entries,
+            skipped: Vec::new(),
+            files: 0,
+            bytes: 0,
+        };
+        let mut out = Cursor::new(Vec::new());
+        write_zip(&snapshot, &mut out).unwrap();
+        let mut archive = ZipArchive::new(out).unwrap();
+        assert_eq!(archive.len(), 70_000);
+        assert_eq!(archive.by_index(69_999).unwrap().name(), "d69999/");
+    }
+
+    #[test]
+    fn precompressed_by_extension() {
+        #[rustfmt::skip]
+        let cases = [
+            ("a.zip", true), ("x/b.tar.gz", true), ("IMG.JPG", true), ("font.woff2", true),
+            ("main.go", false), ("README", false), (".png", false), ("png", false), ("a.png.txt", false),
+        ];
+        for (path, stored) in cases {
+            assert_eq!(is_precompressed(path), stored, "{path}");
+        }
+    }
+}
