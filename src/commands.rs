@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -204,26 +205,33 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
     };
     let settings = ship::settings(config, function);
     let started = Instant::now();
-    let result = match &args.out {
-        Some(out) => pack::package_to(&function.path, &settings, out),
-        None => pack::package_to(&function.path, &settings, &std::env::temp_dir().join(format!(
-            "gcwatch-package-{}.zip",
-            std::process::id()
-        )))
-        .inspect(|p| {
-            let _ = std::fs::remove_file(&p.zip_path);
-        }),
+    // The zip is written beside its destination so that moving it there is a rename.
+    let tmp_dir = match &args.out {
+        Some(out) => std::path::absolute(out)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(std::env::temp_dir),
+        None => std::env::temp_dir(),
     };
-    let packaged = match result {
+    let packaged = match pack::package(&function.path, &settings, &tmp_dir) {
         Ok(p) => p,
         Err(e) => return fail(emitter, (exit::BAD_INPUT, format!("{}: {e}", function.name))),
     };
-    let snapshot = &packaged.snapshot;
+    if let Some(out) = &args.out {
+        if let Err(e) = packaged.zip.persist(out) {
+            return fail(
+                emitter,
+                (exit::BAD_INPUT, format!("cannot write {}: {}", out.display(), e.error)),
+            );
+        }
+    }
+    let packaged = (packaged.snapshot, packaged.bytes);
+    let (snapshot, bytes) = (&packaged.0, packaged.1);
     for skipped in &snapshot.skipped {
         emitter.emit(Event::SkippedPath {
             function: function.name.clone(),
             path: skipped.path.clone(),
-            reason: skipped.reason.clone(),
+            reason: skipped.reason.to_string(),
         });
     }
     if args.list {
@@ -241,14 +249,14 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
             function: function.name.clone(),
             hash: snapshot.hash.to_string(),
             files: snapshot.files,
-            bytes: packaged.bytes,
+            bytes: bytes,
             ms,
         }),
         LogFormat::Human => {
             println!("function  {}", function.name);
             println!("hash      {}", snapshot.hash);
             println!("files     {}", snapshot.files);
-            println!("zip       {} bytes ({})", packaged.bytes, human_bytes(packaged.bytes));
+            println!("zip       {} bytes ({})", bytes, human_bytes(bytes));
             if let Some(out) = &args.out {
                 println!("written   {}", out.display());
             }

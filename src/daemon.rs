@@ -231,26 +231,24 @@ impl Daemon {
 
     /// The function a changed path belongs to and its relative path, if the change matters:
     /// a path that would be shipped, or an ignore file (it changes what would be shipped).
-    fn route(&mut self, path: &Path) -> Option<(String, String)> {
+    fn route(&self, path: &Path) -> Option<(String, String)> {
         let slot = self
             .slots
-            .iter_mut()
+            .iter()
             .find(|s| path.starts_with(&s.function.path))?;
         let rel = path.strip_prefix(&slot.function.path).ok()?;
         if rel.as_os_str().is_empty() {
             return Some((slot.function.name.clone(), ".".to_string()));
         }
         let rel_text = rel.to_string_lossy().into_owned();
-        if slot.rules.is_ignore_file(rel) {
-            if let Ok(rules) = Rules::load(&slot.function.path, &slot.settings.rules) {
-                slot.rules = rules;
-            }
+        if slot.rules.note_change(rel) {
             return Some((slot.function.name.clone(), rel_text));
         }
         let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+        // A path the rules cannot judge is looked at: a needless check beats a lost edit.
         slot.rules
             .decide(rel, is_dir)
-            .shipped
+            .map_or(true, |d| d.shipped)
             .then(|| (slot.function.name.clone(), rel_text))
     }
 

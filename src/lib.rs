@@ -35,6 +35,7 @@ pub mod follow;
 pub mod pack;
 pub mod rules;
 pub mod serve;
+
 pub mod ship;
 pub mod snapshot;
 pub mod state;

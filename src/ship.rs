@@ -4,7 +4,6 @@
 //! `watch` and `build` both run this; the orchestrator decides when.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,13 +11,10 @@ use crate::api::BuildStatus;
 use crate::client::{ApiError, Client};
 use crate::config::{Config, Function};
 use crate::events::{Emitter, Event};
-use crate::follow::{self, Outcome};
-use crate::pack::{self, PackError};
+use crate::follow;
+use crate::pack::{self, Outcome, Package};
 use crate::rules::RuleSettings;
-use crate::snapshot::{self, Settings, Snapshot};
-
-/// How often packaging starts over when files keep changing under it.
-const PACK_ATTEMPTS: usize = 5;
+use crate::snapshot::{Settings, Snapshot};
 
 /// What one function needs to be packaged the same way by every caller.
 pub fn settings(config: &Config, function: &Function) -> Settings {
@@ -86,11 +82,24 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     let started = Instant::now();
     let packed = {
         let req = req.clone();
-        tokio::task::spawn_blocking(move || pack_if_changed(&req)).await
+        tokio::task::spawn_blocking(move || {
+            let last = req.last_hash.as_deref().and_then(|h| h.parse().ok());
+            pack::package_changed(
+                &req.function.path,
+                &req.settings,
+                &std::env::temp_dir(),
+                last.as_ref(),
+            )
+        })
+        .await
     };
     let ms = started.elapsed().as_millis() as u64;
-    let (snapshot, zip) = match packed {
-        Ok(Ok(Packed::Unchanged(snapshot))) => {
+    let Package {
+        snapshot,
+        zip,
+        bytes,
+    } = match packed {
+        Ok(Ok(Outcome::Unchanged(snapshot))) => {
             report_skips(ctx, &name, &snapshot);
             ctx.emitter.emit(Event::Unchanged {
                 function: name,
@@ -99,7 +108,7 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
             });
             return Shipped::Unchanged;
         }
-        Ok(Ok(Packed::Zip { snapshot, zip })) => (snapshot, zip),
+        Ok(Ok(Outcome::Packaged(package))) => package,
         Ok(Err(e)) => {
             ctx.emitter.emit(Event::error(Some(&name), e.to_string()));
             return Shipped::PackFailed;
@@ -112,7 +121,6 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     };
     report_skips(ctx, &name, &snapshot);
     let hash = snapshot.hash.to_string();
-    let bytes = zip.as_file().metadata().map(|m| m.len()).unwrap_or(0);
     ctx.emitter.emit(Event::Packaged {
         function: name.clone(),
         hash: hash.clone(),
@@ -180,7 +188,7 @@ pub async fn follow_build(
     )
     .await;
     match outcome {
-        Ok(Outcome::Ended(info)) => {
+        Ok(follow::Outcome::Ended(info)) => {
             if info.status == BuildStatus::Failed {
                 for line in info.log {
                     ctx.emitter.emit(Event::BuildLog {
@@ -192,7 +200,7 @@ pub async fn follow_build(
             }
             Shipped::Ended(info.status)
         }
-        Ok(Outcome::TimedOut(last)) => {
+        Ok(follow::Outcome::TimedOut(last)) => {
             let last = last.map_or("no status".to_string(), |s| s.to_string());
             ctx.emitter.emit(Event::error(
                 Some(name),
@@ -213,49 +221,6 @@ pub async fn follow_build(
     }
 }
 
-enum Packed {
-    Unchanged(Snapshot),
-    Zip {
-        snapshot: Snapshot,
-        zip: tempfile::NamedTempFile,
-    },
-}
-
-/// Snapshots the folder and, when its hash differs from the last submitted one, zips it.
-/// A file that changes while it is zipped makes the whole thing start over, so the zip
-/// always holds exactly what its hash says.
-fn pack_if_changed(req: &Request) -> Result<Packed, PackError> {
-    let root: &PathBuf = &req.function.path;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let snapshot = snapshot::take(root, &req.settings)?;
-        if req.last_hash.as_deref() == Some(snapshot.hash.to_string().as_str()) {
-            return Ok(Packed::Unchanged(snapshot));
-        }
-        let zip = tempfile::Builder::new()
-            .prefix("gcwatch-")
-            .suffix(".zip")
-            .tempfile()
-            .map_err(|source| PackError::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
-        match pack::write_zip(&snapshot, zip.as_file()) {
-            Ok(bytes) if bytes > req.settings.max_zip_bytes => {
-                return Err(PackError::ZipTooLarge {
-                    bytes,
-                    limit: req.settings.max_zip_bytes,
-                    report: pack::size_report(&snapshot),
-                })
-            }
-            Ok(_) => return Ok(Packed::Zip { snapshot, zip }),
-            Err(PackError::Changed { .. }) if attempt < PACK_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 fn report_skips(ctx: &Context, name: &str, snapshot: &Snapshot) {
     let mut reported = ctx.reported_skips.lock().unwrap_or_else(|e| e.into_inner());
     for skipped in &snapshot.skipped {
@@ -264,7 +229,7 @@ fn report_skips(ctx: &Context, name: &str, snapshot: &Snapshot) {
             ctx.emitter.emit(Event::SkippedPath {
                 function: name.to_string(),
                 path: skipped.path.clone(),
-                reason: skipped.reason.clone(),
+                reason: skipped.reason.to_string(),
             });
         }
     }
