@@ -192,7 +192,9 @@ impl Event {
             Event::SkippedPath { path, reason, .. } => {
                 paint(color, YELLOW, &format!("skipped {path}: {reason}"))
             }
-            Event::Submitted { build_id, bytes, .. } => {
+            Event::Submitted {
+                build_id, bytes, ..
+            } => {
                 format!("submitted build {build_id} ({})", human_bytes(*bytes))
             }
             Event::Queued { after, .. } => match after {
@@ -252,7 +254,13 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 }
 
 fn short_id(id: &str) -> String {
-    id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect()
+    id.chars()
+        .rev()
+        .take(8)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }
 
 fn short_hash(hash: &str) -> &str {
@@ -400,7 +408,12 @@ mod tests {
 
     #[test]
     fn byte_sizes() {
-        for (bytes, want) in [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (3 << 20, "3.0 MiB")] {
+        for (bytes, want) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1536, "1.5 KiB"),
+            (3 << 20, "3.0 MiB"),
+        ] {
             assert_eq!(human_bytes(bytes), want);
         }
     }
