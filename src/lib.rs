@@ -24,3 +24,4 @@
 pub mod api;
 pub mod cli;
 pub mod events;
+pub mod serve;
