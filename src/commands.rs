@@ -57,7 +57,10 @@ async fn connect(
         };
         let emulator = Emulator::start(options)
             .await
-            .map_err(|e| (exit::API, format!("cannot start the local emulator: {e}")))?;
+            .map_err(|e| {
+                let e = anyhow::Error::from(e);
+                (exit::API, format!("cannot start the local emulator: {e:#}"))
+            })?;
         emitter.emit(Event::Listening {
             url: emulator.url().to_string(),
         });

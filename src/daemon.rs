@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Function};
 use crate::debounce::{Burst, Debouncer};
-use crate::events::{Emitter, Event};
+use crate::events::Event;
 use crate::rules::Rules;
 use crate::ship::{self, Context, Progress, Request, Shipped};
 use crate::snapshot;

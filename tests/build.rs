@@ -148,7 +148,7 @@ fn the_api_key_never_appears_in_any_output() {
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("refused"), "{text}");
     assert!(!text.contains(wrong) && !text.contains("Wrong77"), "the key leaked:\n{text}");
-    assert!(!emu.stdout.seen.join("\n").contains(KEY), "the emulator printed the key");
+    assert!(!emu.events.seen().join("\n").contains(KEY), "the emulator printed the key");
 }
 
 #[test]

@@ -1,196 +1,220 @@
-//! Shared helpers of the integration tests: the real `gcwatch` binary, the real emulator on
-//! 127.0.0.1:0, temp project folders, and JSON event lines read with deadlines.
+//! Helpers for the integration tests: the real binary in, its event lines and an HTTP handle on its API out.
+//!
+//! Nothing here sleeps to wait for something: every wait has a deadline and
+//! ends as soon as what it waits for is seen; a wait that times out panics
+//! with everything seen so far.
+
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::fs;
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
+use gcwatch::api::{BuildInfo, BuildStatus};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::Value;
+use tempfile::TempDir;
+use zip::write::SimpleFileOptions;
+use zip::ZipWriter;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gcwatch");
-/// The token every test run sends; the emulator accepts any non-empty one.
-pub const TOKEN: &str = "test-token";
 
-/// Lines of one child's stdout (or stderr), kept in order; `wait_for` consumes up to a match.
-pub struct Lines {
-    label: String,
+/// How long any one wait in these tests may take before it is a failure.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+mod project;
+#[allow(unused_imports)]
+pub use project::*;
+
+pub const F1: &str = "66787c5e84809f8a29ddc2f7";
+pub const F2: &str = "666da32e84809f8a29ddc2e0";
+
+/// JSON event lines read from a child's stdout on a thread of their own.
+pub struct EventLines {
     rx: Receiver<String>,
-    /// Every line seen so far.
-    pub seen: Vec<String>,
-    /// Lines before this index were consumed by earlier waits.
-    pos: usize,
+    seen: Vec<String>,
 }
 
-impl Lines {
-    pub fn read(label: &str, source: impl Read + Send + 'static) -> Lines {
+impl EventLines {
+    pub fn new(stdout: impl Read + Send + 'static) -> EventLines {
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(source).lines() {
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        Lines {
-            label: label.to_string(),
+        EventLines {
             rx,
             seen: Vec::new(),
-            pos: 0,
         }
     }
 
-    /// Reads one more line, waiting at most until `deadline`; `None` at the deadline or EOF.
-    fn pull(&mut self, deadline: Instant) -> Option<()> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(left) {
-            Ok(line) => {
-                self.seen.push(line);
-                Some(())
+    /// Every line read so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
+    /// The next line, as JSON.
+    pub fn next(&mut self, timeout: Duration) -> Value {
+        self.try_next(timeout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The next line, as JSON, or what went wrong with everything seen so far.
+    pub fn try_next(&mut self, timeout: Duration) -> Result<Value, String> {
+        let line = match self.rx.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "no event line within {timeout:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ))
             }
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => None,
-        }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(format!("stdout closed; seen:\n{}", self.seen.join("\n")))
+            }
+        };
+        self.seen.push(line.clone());
+        serde_json::from_str(&line).map_err(|e| {
+            format!(
+                "not a JSON event line ({e}): {line:?}; seen:\n{}",
+                self.seen.join("\n")
+            )
+        })
     }
 
-    /// The next unconsumed JSON event that `pred` accepts, within `within`; panics with
-    /// everything seen otherwise.
-    pub fn wait_for(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
+    /// The next event named `event`, skipping others.
+    pub fn wait_for(&mut self, event: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
         loop {
-            while self.pos < self.seen.len() {
-                let line = &self.seen[self.pos];
-                self.pos += 1;
-                if let Ok(v) = serde_json::from_str::<Value>(line) {
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-            }
-            if self.pull(deadline).is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 panic!(
-                    "{}: no {what} within {within:?}; lines seen:\n{}",
-                    self.label,
+                    "no {event:?} event within {timeout:?}; seen:\n{}",
                     self.seen.join("\n")
                 );
             }
-        }
-    }
-
-    /// Asserts that no event `pred` accepts arrives within `window` (a quiet window, not a sleep:
-    /// it returns early with a panic as soon as one arrives).
-    pub fn none_within(&mut self, what: &str, window: Duration, pred: impl Fn(&Value) -> bool) {
-        let deadline = Instant::now() + window;
-        loop {
-            while self.pos < self.seen.len() {
-                let line = &self.seen[self.pos];
-                self.pos += 1;
-                if let Ok(v) = serde_json::from_str::<Value>(line) {
-                    if pred(&v) {
-                        panic!(
-                            "{}: unexpected {what}: {v}\nlines seen:\n{}",
-                            self.label,
-                            self.seen.join("\n")
-                        );
-                    }
-                }
-            }
-            if self.pull(deadline).is_none() {
-                return;
+            let value = self.next(left);
+            if value["event"] == event {
+                return value;
             }
         }
     }
-
-    /// Reads until EOF (the child exited) or the deadline.
-    pub fn drain(&mut self, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.pull(deadline).is_some() {}
-    }
-
-    /// Every JSON event seen so far.
-    pub fn events(&self) -> Vec<Value> {
-        self.seen
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    pub fn dump(&self) -> String {
-        format!("{}:\n{}", self.label, self.seen.join("\n"))
-    }
 }
 
-/// `v["event"] == name` and, when given, `v["function"] == function`.
-pub fn is(v: &Value, name: &str, function: Option<&str>) -> bool {
-    v["event"] == name && function.is_none_or(|f| v["function"] == f)
-}
-
-/// A running `gcwatch serve`, killed on drop.
+/// `gcwatch serve` running as a child process; killed when dropped.
 pub struct Emu {
-    child: Child,
     pub url: String,
-    pub data: tempfile::TempDir,
-    pub stdout: Lines,
+    pub data_dir: PathBuf,
+    pub events: EventLines,
+    child: Child,
+    args: Vec<String>,
+    stderr: Stderr,
+    _tmp: Option<TempDir>,
 }
 
 impl Emu {
-    /// Starts the emulator on a free loopback port with short build phases.
+    /// An emulator with a fresh data dir of its own, started with `extra` flags.
     pub fn start(extra: &[&str]) -> Emu {
-        let data = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.args(["--log-format", "json", "serve", "--addr", "127.0.0.1:0", "--build-delay-ms", "50", "--data"])
-            .arg(data.path())
-            .args(extra);
-        Emu::spawn(cmd, data)
+        let tmp = tempfile::tempdir().unwrap();
+        let mut emu = Emu::start_in(&tmp.path().join("data"), extra);
+        emu._tmp = Some(tmp);
+        emu
     }
 
-    /// Starts the emulator on a given address and data folder (for restarts).
-    pub fn start_at(addr: &str, data: tempfile::TempDir, extra: &[&str]) -> Emu {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["--log-format", "json", "serve", "--addr", addr, "--build-delay-ms", "50", "--data"])
-            .arg(data.path())
-            .args(extra);
-        Emu::spawn(cmd, data)
+    /// An emulator on `data_dir`, which outlives it.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Emu {
+        let mut args: Vec<String> = ["--log-format", "json", "serve", "--addr", "127.0.0.1:0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(["--data".to_string(), data_dir.display().to_string()]);
+        if !extra.contains(&"--build-delay-ms") {
+            args.extend(["--build-delay-ms".to_string(), "50".to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let (child, stdout, stderr) = spawn(&args);
+        let mut events = EventLines::new(stdout);
+        let first = match events.try_next(PATIENCE) {
+            Ok(first) => first,
+            Err(e) => panic!(
+                "{e}\ncommand: {BIN} {}\nstderr:\n{}",
+                args.join(" "),
+                stderr.all(PATIENCE)
+            ),
+        };
+        assert_eq!(first["event"], "listening", "first line: {first}");
+        let url = first["url"].as_str().expect("a url field").to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+            "{url}"
+        );
+        Emu {
+            url,
+            data_dir: data_dir.to_path_buf(),
+            events,
+            child,
+            args,
+            stderr,
+            _tmp: None,
+        }
     }
 
-    fn spawn(mut cmd: Command, data: tempfile::TempDir) -> Emu {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gcwatch serve");
-        let mut stdout = Lines::read("gcwatch serve", child.stdout.take().unwrap());
-        let listening = stdout.wait_for("listening", Duration::from_secs(20), |v| v["event"] == "listening");
-        let url = listening["url"].as_str().unwrap().to_string();
-        Emu { child, url, data, stdout }
+    pub fn api(&self) -> Api {
+        Api::new(&self.url, Some("any-token"))
     }
 
     /// The zip stored for a build.
     pub fn zip(&self, build_id: &str) -> Vec<u8> {
-        let path = self.data.path().join("builds").join(format!("{build_id}.zip"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        let path = self.data_dir.join("builds").join(format!("{build_id}.zip"));
+        fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), self.report()))
     }
 
-    /// How many builds the emulator holds for a function id.
+    /// Every build the emulator holds for a function id, newest first.
     pub fn builds_of(&self, function_id: &str) -> Vec<Value> {
-        let url = format!("{}/build/list?limit=1000&functionId={function_id}", self.url);
-        let body = http_get(&url);
-        body["results"].as_array().cloned().unwrap_or_default()
+        let list = self
+            .api()
+            .list(&format!("limit=1000&functionId={function_id}"));
+        list["results"].as_array().cloned().unwrap_or_default()
     }
 
-    pub fn build(&self, build_id: &str) -> Value {
-        http_get(&format!("{}/build/{build_id}", self.url))
+    /// Stops it the way a user does (SIGTERM) and checks it says `stopped` and exits 0.
+    pub fn stop(mut self) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child; it touches no memory.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        self.events.wait_for("stopped", PATIENCE);
+        let status = wait_exit(&mut self.child, PATIENCE);
+        assert!(
+            status.success(),
+            "exit status {status}; stderr:\n{}",
+            self.stderr()
+        );
     }
 
-    pub fn stop(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
-        data
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// What a failing test prints: the command, the events, stderr, the data dir.
+    pub fn report(&self) -> String {
+        format!(
+            "command: {BIN} {}\nevents:\n{}\nstderr:\n{}\ndata dir:\n{}",
+            self.args.join(" "),
+            self.events.seen().join("\n"),
+            self.stderr(),
+            listing(&self.data_dir)
+        )
     }
 }
 
@@ -198,252 +222,212 @@ impl Drop for Emu {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("{}", self.report());
+        }
     }
 }
 
-pub fn http_get(url: &str) -> Value {
-    let response = reqwest::blocking::Client::new()
-        .get(url)
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    response.json().unwrap_or_else(|e| panic!("GET {url}: {e}"))
+/// A child's stderr, collected on a thread as it comes.
+pub struct Stderr {
+    text: Arc<Mutex<String>>,
+    closed: Receiver<()>,
 }
 
-/// A project folder with a `greencloud.toml` and its function folders.
-pub struct Project {
-    pub dir: tempfile::TempDir,
-    functions: Vec<String>,
-    pub url: String,
-    /// Extra lines for the `[watch]` table.
-    pub watch: String,
-    /// Extra lines for the `[api]` table.
-    pub api: String,
-}
-
-impl Project {
-    pub fn new(url: &str) -> Project {
-        Project {
-            dir: tempfile::tempdir().unwrap(),
-            functions: Vec::new(),
-            url: url.to_string(),
-            watch: "debounce_ms = 100\nmax_wait_ms = 2000\n".to_string(),
-            api: "poll_interval_ms = 50\n".to_string(),
-        }
+impl Stderr {
+    /// What was collected so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
     }
 
-    /// Adds a function folder `functions/NAME` holding `files`.
-    pub fn function(mut self, name: &str, files: &[(&str, &str)]) -> Project {
-        for (path, content) in files {
-            self.write(&format!("functions/{name}/{path}"), content);
-        }
-        std::fs::create_dir_all(self.fn_dir(name)).unwrap();
-        self.functions.push(name.to_string());
-        self.save_config();
-        self
-    }
-
-    pub fn with_watch(mut self, lines: &str) -> Project {
-        self.watch.push_str(lines);
-        self.save_config();
-        self
-    }
-
-    pub fn save_config(&self) {
-        let mut text = format!("[api]\nurl = \"{}\"\n{}\n[watch]\n{}\n", self.url, self.api, self.watch);
-        for name in &self.functions {
-            text.push_str(&format!(
-                "[[functions]]\nname = \"{name}\"\npath = \"functions/{name}\"\nid = \"{}\"\n\n",
-                self.id(name)
-            ));
-        }
-        std::fs::write(self.config(), text).unwrap();
-    }
-
-    /// A function's id: fixed per name, 24 hex digits.
-    pub fn id(&self, name: &str) -> String {
-        let n = self.functions.iter().position(|f| f == name).expect("known function") + 1;
-        format!("{n:024x}")
-    }
-
-    pub fn config(&self) -> PathBuf {
-        self.dir.path().join("greencloud.toml")
-    }
-
-    pub fn fn_dir(&self, name: &str) -> PathBuf {
-        self.dir.path().join("functions").join(name)
-    }
-
-    pub fn write(&self, rel: &str, content: &str) {
-        let path = self.dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-
-    /// Saves like many editors do: write a temp file beside the target, rename it over.
-    pub fn write_by_rename(&self, rel: &str, content: &str) {
-        let path = self.dir.path().join(rel);
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp{}",
-            path.file_name().unwrap().to_string_lossy(),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, content).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-
-    /// Runs `gcwatch --config … --log-format json ARGS` to its end.
-    pub fn run(&self, args: &[&str]) -> Output {
-        let output = self
-            .command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run gcwatch");
-        Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(self.config())
-            .args(["--log-format", "json"])
-            .args(args)
-            .env("GREENCLOUD_TOKEN", TOKEN)
-            .env_remove("GREENCLOUD_API_KEY")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    /// Starts `gcwatch watch ARGS`.
-    pub fn watch(&self, args: &[&str]) -> Gc {
-        let mut cmd = self.command(&[]);
-        cmd.arg("watch").args(args);
-        Gc::spawn(cmd)
-    }
-
-    pub fn listing(&self) -> String {
-        let mut out = String::new();
-        for entry in walk(self.dir.path()) {
-            out.push_str(&format!("{}\n", entry.strip_prefix(self.dir.path()).unwrap().display()));
-        }
-        out
+    /// Everything, once the child closed its stderr (or `timeout` passed).
+    pub fn all(&self, timeout: Duration) -> String {
+        let _ = self.closed.recv_timeout(timeout);
+        self.text()
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Starts the binary with `args`, stdout piped for events, stderr collected.
+pub fn spawn(args: &[String]) -> (Child, ChildStdout, Stderr) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "gcwatch=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let text = Arc::new(Mutex::new(String::new()));
+    let (done, closed) = mpsc::channel();
+    let sink = text.clone();
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let _ = done.send(());
+    });
+    (child, stdout, Stderr { text, closed })
+}
+
+/// Waits for `child` to exit, killing it past `timeout`.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not exit within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every path under `root`, one a line.
+pub fn listing(root: &Path) -> String {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            out.push(entry.path().display().to_string());
+            if entry.path().is_dir() {
+                walk(&entry.path(), out);
+            }
+        }
+    }
     let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            out.push(p.clone());
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(walk(&p));
-            }
-        }
-    }
+    walk(root, &mut out);
     out.sort();
-    out
+    out.join("\n")
 }
 
-pub struct Output {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+/// An HTTP handle on the emulator's API.
+pub struct Api {
+    pub url: String,
+    token: Option<String>,
+    client: Client,
 }
 
-impl Output {
-    pub fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    pub fn count(&self, event: &str) -> usize {
-        self.events().iter().filter(|v| v["event"] == event).count()
-    }
-}
-
-impl std::fmt::Display for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-/// A running `gcwatch watch`, killed on drop.
-pub struct Gc {
-    pub child: Child,
-    pub out: Lines,
-}
-
-impl Gc {
-    pub fn spawn(mut cmd: Command) -> Gc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gcwatch watch");
-        let out = Lines::read("gcwatch watch", child.stdout.take().unwrap());
-        Gc { child, out }
-    }
-
-    pub fn signal(&self, sig: i32) {
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
+impl Api {
+    pub fn new(url: &str, token: Option<&str>) -> Api {
+        Api {
+            url: url.to_string(),
+            token: token.map(str::to_string),
+            client: Client::builder().timeout(PATIENCE).build().unwrap(),
         }
     }
 
-    /// Sends SIGTERM and waits for the exit; returns the exit code.
-    pub fn stop(mut self) -> (Option<i32>, Lines) {
-        self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
+    /// The same API with another `Authorization` header value, or none.
+    pub fn with_header(&self, token: Option<&str>) -> Api {
+        Api::new(&self.url, token)
+    }
+
+    fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
+        match &self.token {
+            Some(value) => request.header("Authorization", value),
+            None => request,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.authorized(self.client.get(format!("{}{path}", self.url)))
+            .send()
+            .unwrap()
+    }
+
+    pub fn post(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Response {
+        let mut request = self.client.post(format!("{}{path}", self.url)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        self.authorized(request).send().unwrap()
+    }
+
+    pub fn exchange(&self, key: &str) -> Response {
+        self.client
+            .post(format!("{}/auth/apiKey", self.url))
+            .json(&serde_json::json!({ "key": key }))
+            .send()
+            .unwrap()
+    }
+
+    /// Submits `upload` for `function_id` and returns the new build's id.
+    pub fn submit(&self, function_id: &str, upload: Vec<u8>) -> String {
+        let response = self.post(
+            &format!("/build/{function_id}?arch=amd64"),
+            Some("application/octet-stream"),
+            upload,
+        );
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("an id").to_string()
+    }
+
+    pub fn build(&self, id: &str) -> BuildInfo {
+        let response = self.get(&format!("/build/{id}"));
+        assert_eq!(response.status(), 200, "GET /build/{id}");
+        response.json().unwrap()
+    }
+
+    pub fn list(&self, query: &str) -> Value {
+        let response = self.get(&format!("/build/list{query}"));
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert_eq!(status, 200, "list{query}: {body}");
+        body
+    }
+
+    /// Polls build `id` until it ends; panics with the statuses seen past the deadline.
+    pub fn wait_for_end(&self, id: &str) -> BuildInfo {
+        let deadline = Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let mut out = std::mem::replace(&mut self.out, Lines::read("none", std::io::empty()));
-                out.drain(Duration::from_secs(5));
-                return (status.code(), out);
+            let info = self.build(id);
+            if seen.last() != Some(&info.status) {
+                seen.push(info.status.clone());
             }
-            if Instant::now() > deadline {
-                panic!("gcwatch did not exit within 15 s of SIGTERM\n{}", self.out.dump());
+            if info.status.is_final() {
+                return info;
             }
-            // Waiting on a child process has no event line to wait for; this polls its exit.
-            self.out.drain(Duration::from_millis(20));
+            assert!(
+                Instant::now() < deadline,
+                "build {id} did not end within {PATIENCE:?}; statuses seen {seen:?}; last {info:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-impl Drop for Gc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A zip of `entries` made in memory; names ending in `/` are folders.
+pub fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, content) in entries {
+        if name.ends_with('/') {
+            zip.add_directory(*name, SimpleFileOptions::default())
+                .unwrap();
+        } else {
+            zip.start_file(*name, SimpleFileOptions::default()).unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
     }
+    zip.finish().unwrap().into_inner()
 }
 
-/// The names and contents of a zip's entries, in stored order.
-pub fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid zip");
-    (0..archive.len())
-        .map(|i| {
-            let mut entry = archive.by_index(i).unwrap();
-            let mut content = Vec::new();
-            entry.read_to_end(&mut content).unwrap();
-            (entry.name().to_string(), content)
-        })
+/// The statuses of a timeline, in order.
+pub fn statuses(info: &BuildInfo) -> Vec<BuildStatus> {
+    info.timeline
+        .iter()
+        .map(|entry| entry.status.clone())
         .collect()
 }
-
-pub fn entry<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
-    entries
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, c)| std::str::from_utf8(c).unwrap())
-}
-
-pub const LONG: Duration = Duration::from_secs(30);
-pub const QUIET: Duration = Duration::from_millis(1500);
