@@ -55,12 +55,10 @@ async fn connect(
             max_upload_bytes: config.watch.max_zip_bytes.max(100 << 20),
             ..ServeOptions::default()
         };
-        let emulator = Emulator::start(options)
-            .await
-            .map_err(|e| {
-                let e = anyhow::Error::from(e);
-                (exit::API, format!("cannot start the local emulator: {e:#}"))
-            })?;
+        let emulator = Emulator::start(options).await.map_err(|e| {
+            let e = anyhow::Error::from(e);
+            (exit::API, format!("cannot start the local emulator: {e:#}"))
+        })?;
         emitter.emit(Event::Listening {
             url: emulator.url().to_string(),
         });
@@ -80,7 +78,8 @@ async fn connect(
         .with_retry_hook(Arc::new(move |e: &ApiError, pause: Duration| {
             retry_emitter.emit(ship::retry_event(None, e, pause));
         }));
-    let store = StateStore::open(state_dir, state_file).map_err(|e| (exit::BAD_INPUT, e.to_string()))?;
+    let store =
+        StateStore::open(state_dir, state_file).map_err(|e| (exit::BAD_INPUT, e.to_string()))?;
     Ok(Target {
         client: Arc::new(client),
         store,
@@ -144,7 +143,9 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
             settings: ship::settings(&config, &function),
             last_hash: match args.force {
                 true => None,
-                false => state.last_hash(&function.name, &function.id).map(str::to_string),
+                false => state
+                    .last_hash(&function.name, &function.id)
+                    .map(str::to_string),
             },
             wait: !args.no_wait,
             function,
@@ -218,13 +219,21 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
     };
     let packaged = match pack::package(&function.path, &settings, &tmp_dir) {
         Ok(p) => p,
-        Err(e) => return fail(emitter, (exit::BAD_INPUT, format!("{}: {e}", function.name))),
+        Err(e) => {
+            return fail(
+                emitter,
+                (exit::BAD_INPUT, format!("{}: {e}", function.name)),
+            )
+        }
     };
     if let Some(out) = &args.out {
         if let Err(e) = packaged.zip.persist(out) {
             return fail(
                 emitter,
-                (exit::BAD_INPUT, format!("cannot write {}: {}", out.display(), e.error)),
+                (
+                    exit::BAD_INPUT,
+                    format!("cannot write {}: {}", out.display(), e.error),
+                ),
             );
         }
     }
@@ -252,7 +261,7 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
             function: function.name.clone(),
             hash: snapshot.hash.to_string(),
             files: snapshot.files,
-            bytes: bytes,
+            bytes,
             ms,
         }),
         LogFormat::Human => {
@@ -332,7 +341,10 @@ pub async fn builds(config: Config, args: BuildsArgs, emitter: Emitter) -> i32 {
                 .max()
                 .unwrap_or(8)
                 .max(8);
-            println!("{:<24}  {:<width$}  {:<8}  CREATED", "BUILD", "FUNCTION", "STATUS");
+            println!(
+                "{:<24}  {:<width$}  {:<8}  CREATED",
+                "BUILD", "FUNCTION", "STATUS"
+            );
             for b in &page {
                 println!(
                     "{:<24}  {:<width$}  {:<8}  {}",
@@ -405,7 +417,13 @@ pub async fn status(config: Config, args: StatusArgs, emitter: Emitter) -> i32 {
 /// Like `connect`, but a local emulator is only read, so its `listening` line is not shown.
 async fn connect_quietly(config: &Config, local: bool) -> Result<Target, (i32, String)> {
     let silent = Emitter::to_writer(LogFormat::Json, false, true, Box::new(std::io::sink()));
-    connect(config, local, RetryPolicy::bounded(ONE_SHOT_ATTEMPTS), &silent).await
+    connect(
+        config,
+        local,
+        RetryPolicy::bounded(ONE_SHOT_ATTEMPTS),
+        &silent,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -416,12 +434,24 @@ mod tests {
     fn worst_outcome_decides_the_exit_code() {
         let cases = [
             (vec![], 0),
-            (vec![Shipped::Unchanged, Shipped::Ended(BuildStatus::Success)], 0),
+            (
+                vec![Shipped::Unchanged, Shipped::Ended(BuildStatus::Success)],
+                0,
+            ),
             (vec![Shipped::Submitted], 0),
-            (vec![Shipped::Unchanged, Shipped::Ended(BuildStatus::Failed)], 1),
+            (
+                vec![Shipped::Unchanged, Shipped::Ended(BuildStatus::Failed)],
+                1,
+            ),
             (vec![Shipped::TimedOut], 1),
-            (vec![Shipped::PackFailed, Shipped::Ended(BuildStatus::Failed)], 2),
-            (vec![Shipped::ApiFailed { submitted: false }, Shipped::PackFailed], 3),
+            (
+                vec![Shipped::PackFailed, Shipped::Ended(BuildStatus::Failed)],
+                2,
+            ),
+            (
+                vec![Shipped::ApiFailed { submitted: false }, Shipped::PackFailed],
+                3,
+            ),
         ];
         for (outcomes, want) in cases {
             let got = outcomes.iter().map(outcome_code).max().unwrap_or(0);

@@ -66,7 +66,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(config: Config, ctx: Context, store: StateStore, names: &[String]) -> Result<Daemon, String> {
+    pub fn new(
+        config: Config,
+        ctx: Context,
+        store: StateStore,
+        names: &[String],
+    ) -> Result<Daemon, String> {
         let functions = config.select(names)?;
         let (state, warning) = store.load();
         if let Some(w) = warning {
@@ -204,9 +209,10 @@ impl Daemon {
                 }
             }
             Notice::Rescan(why) => {
-                self.ctx
-                    .emitter
-                    .emit(Event::error(None, format!("{why}; rescanning every function")));
+                self.ctx.emitter.emit(Event::error(
+                    None,
+                    format!("{why}; rescanning every function"),
+                ));
                 for slot in &self.slots {
                     self.debouncer.note(slot.function.name.clone(), ".", now);
                 }
@@ -219,7 +225,9 @@ impl Daemon {
                 let names: Vec<String> = self
                     .slots
                     .iter()
-                    .filter(|s| paths.is_empty() || paths.iter().any(|p| p.starts_with(&s.function.path)))
+                    .filter(|s| {
+                        paths.is_empty() || paths.iter().any(|p| p.starts_with(&s.function.path))
+                    })
                     .map(|s| s.function.name.clone())
                     .collect();
                 for name in names {
@@ -357,7 +365,13 @@ impl Daemon {
                 let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) else {
                     return;
                 };
-                let follow_up = matches!(slot.phase, Phase::Busy { follow_up: true, .. });
+                let follow_up = matches!(
+                    slot.phase,
+                    Phase::Busy {
+                        follow_up: true,
+                        ..
+                    }
+                );
                 slot.phase = Phase::Idle;
                 if follow_up {
                     self.start(&name);
@@ -401,9 +415,15 @@ impl Daemon {
     }
 
     fn uploading(&self) -> bool {
-        self.slots
-            .iter()
-            .any(|s| matches!(s.phase, Phase::Busy { uploading: true, .. }))
+        self.slots.iter().any(|s| {
+            matches!(
+                s.phase,
+                Phase::Busy {
+                    uploading: true,
+                    ..
+                }
+            )
+        })
     }
 
     /// While stopping, progress is recorded but no follow-up starts.

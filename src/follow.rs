@@ -158,7 +158,8 @@ mod tests {
     /// Each case: the answers of successive polls, and the changes reported after each.
     #[test]
     fn changes_are_reported_once_and_in_order() {
-        let cases: Vec<(&str, Vec<BuildInfo>, Vec<Vec<&str>>)> = vec![
+        type Case = (&'static str, Vec<BuildInfo>, Vec<Vec<&'static str>>);
+        let cases: Vec<Case> = vec![
             (
                 "one change per poll",
                 vec![

@@ -58,8 +58,14 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub enum Progress {
     Uploading,
-    Submitted { build_id: String, hash: String },
-    Status { build_id: String, status: BuildStatus },
+    Submitted {
+        build_id: String,
+        hash: String,
+    },
+    Status {
+        build_id: String,
+        status: BuildStatus,
+    },
 }
 
 /// How one attempt ended.
@@ -73,7 +79,9 @@ pub enum Shipped {
     /// Packaging failed; nothing was uploaded.
     PackFailed,
     /// The API failed; `submitted` tells whether the build was created before it did.
-    ApiFailed { submitted: bool },
+    ApiFailed {
+        submitted: bool,
+    },
 }
 
 /// Runs one attempt. Every outcome has been reported as an event when this returns.

@@ -24,7 +24,10 @@ pub enum Notice {
     /// Events were lost (queue overflow): every watched folder must be looked at again.
     Rescan(String),
     /// The watcher reported an error; it may have lost events for `paths`.
-    Failed { message: String, paths: Vec<PathBuf> },
+    Failed {
+        message: String,
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// How the watcher learns about changes.
@@ -59,26 +62,27 @@ impl Watcher {
             // The receiver is gone only while the daemon shuts down.
             let _ = tx.send(notice);
         };
-        let inner: Box<dyn notify::Watcher + Send> = match mode {
-            Mode::Native => Box::new(notify::recommended_watcher(handler).map_err(|e| {
-                WatchError::Watch {
-                    path: PathBuf::from("/"),
-                    message: e.to_string(),
-                }
-            })?),
-            Mode::Poll { interval } => Box::new(
-                notify::PollWatcher::new(
-                    handler,
-                    notify::Config::default()
-                        .with_poll_interval(interval)
-                        .with_compare_contents(false),
-                )
-                .map_err(|e| WatchError::Watch {
-                    path: PathBuf::from("/"),
-                    message: e.to_string(),
-                })?,
-            ),
-        };
+        let inner: Box<dyn notify::Watcher + Send> =
+            match mode {
+                Mode::Native => Box::new(notify::recommended_watcher(handler).map_err(|e| {
+                    WatchError::Watch {
+                        path: PathBuf::from("/"),
+                        message: e.to_string(),
+                    }
+                })?),
+                Mode::Poll { interval } => Box::new(
+                    notify::PollWatcher::new(
+                        handler,
+                        notify::Config::default()
+                            .with_poll_interval(interval)
+                            .with_compare_contents(false),
+                    )
+                    .map_err(|e| WatchError::Watch {
+                        path: PathBuf::from("/"),
+                        message: e.to_string(),
+                    })?,
+                ),
+            };
         Ok(Watcher { inner, mode })
     }
 
@@ -102,12 +106,10 @@ impl Watcher {
     }
 
     fn watch(&mut self, path: &Path, mode: RecursiveMode) -> Result<(), WatchError> {
-        self.inner
-            .watch(path, mode)
-            .map_err(|e| WatchError::Watch {
-                path: path.to_path_buf(),
-                message: describe(&e),
-            })
+        self.inner.watch(path, mode).map_err(|e| WatchError::Watch {
+            path: path.to_path_buf(),
+            message: describe(&e),
+        })
     }
 }
 
@@ -139,12 +141,21 @@ mod tests {
     fn only_changes_matter() {
         let cases = [
             (EventKind::Create(CreateKind::File), true),
-            (EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)), true),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                true,
+            ),
             (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
             (EventKind::Remove(notify::event::RemoveKind::Any), true),
-            (EventKind::Access(AccessKind::Close(AccessMode::Write)), true),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
             (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
-            (EventKind::Access(AccessKind::Close(AccessMode::Read)), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
         ];
         for (kind, want) in cases {
             assert_eq!(matters(&kind), want, "{kind:?}");

@@ -536,12 +536,15 @@ fn a_busy_address_exits_2_with_a_clear_error() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let (mut child, _stdout, stderr) = common::spawn(&args);
+    let (mut child, mut stdout, stderr) = common::spawn(&args);
     let status = common::wait_exit(&mut child, common::PATIENCE);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
     let stderr = stderr.all(common::PATIENCE);
-    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert_eq!(status.code(), Some(2), "{out}{stderr}");
+    // The error is an `error` line on stdout, like every other line gcwatch prints.
     assert!(
-        stderr.contains("cannot listen on") && stderr.contains(&addr),
-        "{stderr}"
+        out.contains("error: cannot listen on") && out.contains(&addr),
+        "{out}{stderr}"
     );
 }

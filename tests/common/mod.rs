@@ -181,7 +181,7 @@ impl Emu {
     pub fn builds_of(&self, function_id: &str) -> Vec<Value> {
         let list = self
             .api()
-            .list(&format!("limit=1000&functionId={function_id}"));
+            .list(&format!("?limit=1000&functionId={function_id}"));
         list["results"].as_array().cloned().unwrap_or_default()
     }
 

@@ -57,7 +57,12 @@ impl Lines {
 
     /// The next unconsumed JSON event that `pred` accepts, within `within`; panics with
     /// everything seen otherwise.
-    pub fn wait_for(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
             while self.pos < self.seen.len() {
@@ -167,7 +172,10 @@ impl Project {
     }
 
     pub fn save_config(&self) {
-        let mut text = format!("[api]\nurl = \"{}\"\n{}\n[watch]\n{}\n", self.url, self.api, self.watch);
+        let mut text = format!(
+            "[api]\nurl = \"{}\"\n{}\n[watch]\n{}\n",
+            self.url, self.api, self.watch
+        );
         for name in &self.functions {
             text.push_str(&format!(
                 "[[functions]]\nname = \"{name}\"\npath = \"functions/{name}\"\nid = \"{}\"\n\n",
@@ -179,7 +187,12 @@ impl Project {
 
     /// A function's id: fixed per name, 24 hex digits.
     pub fn id(&self, name: &str) -> String {
-        let n = self.functions.iter().position(|f| f == name).expect("known function") + 1;
+        let n = self
+            .functions
+            .iter()
+            .position(|f| f == name)
+            .expect("known function")
+            + 1;
         format!("{n:024x}")
     }
 
@@ -246,7 +259,10 @@ impl Project {
     pub fn listing(&self) -> String {
         let mut out = String::new();
         for entry in walk(self.dir.path()) {
-            out.push_str(&format!("{}\n", entry.strip_prefix(self.dir.path()).unwrap().display()));
+            out.push_str(&format!(
+                "{}\n",
+                entry.strip_prefix(self.dir.path()).unwrap().display()
+            ));
         }
         out
     }
@@ -288,7 +304,11 @@ impl Output {
 
 impl std::fmt::Display for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -322,12 +342,16 @@ impl Gc {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                let mut out = std::mem::replace(&mut self.out, Lines::read("none", std::io::empty()));
+                let mut out =
+                    std::mem::replace(&mut self.out, Lines::read("none", std::io::empty()));
                 out.drain(Duration::from_secs(5));
                 return (status.code(), out);
             }
             if Instant::now() > deadline {
-                panic!("gcwatch did not exit within 15 s of SIGTERM\n{}", self.out.dump());
+                panic!(
+                    "gcwatch did not exit within 15 s of SIGTERM\n{}",
+                    self.out.dump()
+                );
             }
             // Waiting on a child process has no event line to wait for; this polls its exit.
             self.out.drain(Duration::from_millis(20));
