@@ -46,9 +46,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed);
     let limit = usize::try_from(shared.max_upload_bytes).unwrap_or(usize::MAX);
-    // Fault injection (--fail-rate, --latency-ms) belongs outside everything
-    // below, as one more layer after the request log, so that it reaches
-    // every route, key exchange included.
+    // Fault injection (--fail-rate, --latency-ms) goes in as one more layer
+    // just inside the request log: it then reaches every route, key exchange
+    // and unknown paths included, and what it injects is still logged.
     Router::new()
         .nest("/v1", api)
         .fallback(no_route)

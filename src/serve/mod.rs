@@ -7,8 +7,9 @@
 //!                                     └─► builder (one task per build) ─► upload (check, unpack) ─► command (--build-cmd)
 //! ```
 //!
-//! The pure cores are [`ids`], [`auth`], [`record`], [`store`] and [`upload`];
-//! [`http`], [`builder`] and [`command`] are the shells that do the I/O.
+//! The pure cores are `ids`, `auth`, `record`, `store` and the checks of
+//! `upload`; `http`, `builder`, `command` and `disk` are the shells that do
+//! the I/O.
 
 mod auth;
 mod builder;
