@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::signal::unix::{signal, SignalKind};
+
 use crate::api::{is_object_id, BuildStatus, BuildSummary, ListQuery};
 use crate::cli::{BuildArgs, BuildsArgs, PackageArgs, StatusArgs, WatchArgs};
 use crate::client::{ApiError, Client, Credentials, RetryPolicy};
@@ -163,8 +165,18 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
         }));
     }
     drop(tx);
+    let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
     // Record progress as it comes so that an interrupted run still remembers its submits.
-    while let Some((name, id, progress)) = rx.recv().await {
+    loop {
+        let (name, id, progress) = tokio::select! {
+            next = rx.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
+            _ = sigint.recv() => return interrupted(tasks),
+            _ = sigterm.recv() => return interrupted(tasks),
+        };
         match progress {
             Progress::Submitted { build_id, hash } => {
                 state.record_submit(&name, &id, &hash, &build_id);
@@ -183,6 +195,14 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
         code = code.max(outcome_code(&outcome));
     }
     code
+}
+
+/// Stops every shipping task (their temporary zips are removed as they drop) and says so.
+fn interrupted(tasks: Vec<tokio::task::JoinHandle<Shipped>>) -> i32 {
+    for task in tasks {
+        task.abort();
+    }
+    exit::INTERRUPTED
 }
 
 /// The exit code one outcome calls for; the worst one of a run wins (API 3 > input 2 > build 1).
