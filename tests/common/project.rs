@@ -55,6 +55,20 @@ impl Lines {
         }
     }
 
+    /// Consumes lines up to the next JSON event `pred` accepts; `None` if none came by `deadline`.
+    fn next_match(&mut self, deadline: Instant, pred: &impl Fn(&Value) -> bool) -> Option<Value> {
+        loop {
+            while self.pos < self.seen.len() {
+                self.pos += 1;
+                match serde_json::from_str::<Value>(&self.seen[self.pos - 1]) {
+                    Ok(v) if pred(&v) => return Some(v),
+                    _ => {}
+                }
+            }
+            self.pull(deadline)?;
+        }
+    }
+
     /// The next unconsumed JSON event that `pred` accepts, within `within`; panics with
     /// everything seen otherwise.
     pub fn wait_for(
@@ -64,47 +78,24 @@ impl Lines {
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
         let deadline = Instant::now() + within;
-        loop {
-            while self.pos < self.seen.len() {
-                let line = &self.seen[self.pos];
-                self.pos += 1;
-                if let Ok(v) = serde_json::from_str::<Value>(line) {
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-            }
-            if self.pull(deadline).is_none() {
-                panic!(
-                    "{}: no {what} within {within:?}; lines seen:\n{}",
-                    self.label,
-                    self.seen.join("\n")
-                );
-            }
-        }
+        self.next_match(deadline, &pred).unwrap_or_else(|| {
+            panic!(
+                "{}: no {what} within {within:?}; lines seen:\n{}",
+                self.label,
+                self.seen.join("\n")
+            )
+        })
     }
 
     /// Asserts that no event `pred` accepts arrives within `window` (a quiet window, not a sleep:
-    /// it returns early with a panic as soon as one arrives).
+    /// it fails as soon as one arrives).
     pub fn none_within(&mut self, what: &str, window: Duration, pred: impl Fn(&Value) -> bool) {
-        let deadline = Instant::now() + window;
-        loop {
-            while self.pos < self.seen.len() {
-                let line = &self.seen[self.pos];
-                self.pos += 1;
-                if let Ok(v) = serde_json::from_str::<Value>(line) {
-                    if pred(&v) {
-                        panic!(
-                            "{}: unexpected {what}: {v}\nlines seen:\n{}",
-                            self.label,
-                            self.seen.join("\n")
-                        );
-                    }
-                }
-            }
-            if self.pull(deadline).is_none() {
-                return;
-            }
+        if let Some(v) = self.next_match(Instant::now() + window, &pred) {
+            panic!(
+                "{}: unexpected {what}: {v}\nlines seen:\n{}",
+                self.label,
+                self.seen.join("\n")
+            );
         }
     }
 
