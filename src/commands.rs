@@ -12,12 +12,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::api::{is_object_id, BuildStatus, BuildSummary, ListQuery};
 use crate::cli::{BuildArgs, BuildsArgs, PackageArgs, StatusArgs, WatchArgs};
 use crate::client::{ApiError, Client, Credentials, RetryPolicy};
-use crate::config::Config;
-use crate::daemon::{Daemon, WatchOptions};
+use crate::config::{ApiConfig, Config};
+use crate::daemon::{Connect, Daemon, WatchOptions};
 use crate::events::{human_bytes, Emitter, Event, LogFormat};
 use crate::pack;
 use crate::serve::{Emulator, ServeOptions};
-use crate::ship::{self, Context, Progress, Request, Shipped};
+use crate::ship::{self, Context, Progress, Request, Scratch, Shipped};
 use crate::snapshot;
 use crate::state::StateStore;
 
@@ -74,12 +74,7 @@ async fn connect(
     } else {
         (Credentials::from_env(&api), None, "state.json")
     };
-    let retry_emitter = emitter.clone();
-    let client = Client::new(&api, credentials, retry)
-        .map_err(|e| (exit::API, e.to_string()))?
-        .with_retry_hook(Arc::new(move |e: &ApiError, pause: Duration| {
-            retry_emitter.emit(ship::retry_event(None, e, pause));
-        }));
+    let client = new_client(&api, credentials, retry, emitter).map_err(|e| (exit::API, e))?;
     let store =
         StateStore::open(state_dir, state_file).map_err(|e| (exit::BAD_INPUT, e.to_string()))?;
     Ok(Target {
@@ -89,12 +84,38 @@ async fn connect(
     })
 }
 
-fn context(config: &Config, client: Arc<Client>, emitter: &Emitter) -> Context {
+/// A client for `api` whose retries are announced as `error` events.
+fn new_client(
+    api: &ApiConfig,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    emitter: &Emitter,
+) -> Result<Client, String> {
+    let emitter = emitter.clone();
+    Ok(Client::new(api, credentials, retry)
+        .map_err(|e| e.to_string())?
+        .with_retry_hook(Arc::new(move |e: &ApiError, pause: Duration| {
+            emitter.emit(ship::retry_event(None, e, pause));
+        })))
+}
+
+/// A client for `[api]` with the credentials its environment variables hold.
+fn remote_client(config: &Config, retry: RetryPolicy, emitter: &Emitter) -> Result<Client, String> {
+    new_client(
+        &config.api,
+        Credentials::from_env(&config.api),
+        retry,
+        emitter,
+    )
+}
+
+fn context(config: &Config, client: Arc<Client>, emitter: &Emitter, scratch: &Scratch) -> Context {
     Context {
         client,
         emitter: emitter.clone(),
         poll_interval: config.api.poll_interval,
         build_timeout: config.api.build_timeout,
+        tmp_dir: scratch.path().to_path_buf(),
         reported_skips: Arc::new(Mutex::new(HashSet::new())),
     }
 }
@@ -109,14 +130,38 @@ pub async fn watch(config: Config, args: WatchArgs, emitter: Emitter) -> i32 {
         Ok(t) => t,
         Err(e) => return fail(&emitter, e),
     };
-    let ctx = context(&config, target.client.clone(), &emitter);
-    let daemon = match Daemon::new(config, ctx, target.store.clone(), &args.names) {
+    let scratch = match Scratch::create(&config.watch.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                &emitter,
+                (
+                    exit::BAD_INPUT,
+                    format!("{}: {e}", config.watch.state_dir.display()),
+                ),
+            )
+        }
+    };
+    let ctx = context(&config, target.client.clone(), &emitter, &scratch);
+    // A reloaded config with new [api] settings gets a new client; `--local` keeps its emulator.
+    let connect: Connect = match args.local {
+        true => {
+            let client = target.client.clone();
+            Arc::new(move |_: &Config| Ok(client.clone()))
+        }
+        false => {
+            let emitter = emitter.clone();
+            Arc::new(move |config: &Config| {
+                remote_client(config, RetryPolicy::forever(), &emitter).map(Arc::new)
+            })
+        }
+    };
+    let daemon = match Daemon::new(config, args.names, connect, ctx, target.store.clone()) {
         Ok(d) => d,
         Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
     };
     daemon
         .run(WatchOptions {
-            names: args.names,
             initial_build: !args.no_initial_build,
         })
         .await
@@ -133,7 +178,19 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
         Ok(t) => t,
         Err(e) => return fail(&emitter, e),
     };
-    let ctx = context(&config, target.client.clone(), &emitter);
+    let scratch = match Scratch::create(&config.watch.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                &emitter,
+                (
+                    exit::BAD_INPUT,
+                    format!("{}: {e}", config.watch.state_dir.display()),
+                ),
+            )
+        }
+    };
+    let ctx = context(&config, target.client.clone(), &emitter, &scratch);
     let (mut state, warning) = target.store.load();
     if let Some(w) = warning {
         emitter.emit(Event::error(None, w));

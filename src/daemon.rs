@@ -1,13 +1,17 @@
 //! The orchestrator of `gcwatch watch`: it creates every channel, spawns every task, and in
 //! one loop turns notices, deadlines, shipping progress and signals into actions.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::client::Client;
 use crate::config::{Config, Function};
 use crate::debounce::{Burst, Debouncer};
 use crate::events::Event;
@@ -15,13 +19,19 @@ use crate::rules::Rules;
 use crate::ship::{self, Context, Progress, Request, Shipped};
 use crate::snapshot;
 use crate::state::{State, StateStore};
-use crate::watch::{self, Notice, Watcher};
+use crate::watch::{Backend, Notice, Watcher};
 
 /// How long a running upload may go on after a stop signal.
 const UPLOAD_GRACE: Duration = Duration::from_secs(10);
+/// How long the start-up check waits for a probe file's event before polling instead.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+/// The name of the start-up probe files; changes to them are never routed.
+const PROBE_PREFIX: &str = ".gcwatch-probe-";
+
+/// Makes the API client for a config: the `--local` emulator's, or one for `[api]`.
+pub type Connect = Arc<dyn Fn(&Config) -> Result<Arc<Client>, String> + Send + Sync>;
 
 pub struct WatchOptions {
-    pub names: Vec<String>,
     pub initial_build: bool,
 }
 
@@ -47,60 +57,89 @@ struct Slot {
     settings: snapshot::Settings,
     rules: Rules,
     phase: Phase,
+    /// Whether the folder was there at the last look; a missing folder is said once.
+    present: bool,
+}
+
+/// What a burst is about: one function, or the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Function(String),
+    Config,
 }
 
 /// Sent by a shipping task to the loop.
 enum Report {
     Progress(String, Progress),
-    Done(String, Shipped),
+    Done(String),
+}
+
+/// The signals the daemon acts on.
+struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
 }
 
 pub struct Daemon {
     config: Config,
+    /// The functions named on the command line; empty for all.
+    names: Vec<String>,
+    connect: Connect,
     ctx: Context,
     store: StateStore,
     state: State,
     slots: Vec<Slot>,
-    debouncer: Debouncer<String>,
+    debouncer: Debouncer<Key>,
     reports_tx: mpsc::UnboundedSender<Report>,
+    watcher: Option<Watcher>,
+    /// Folders watched for their direct entries only.
+    watched_folders: HashSet<PathBuf>,
 }
 
 impl Daemon {
     pub fn new(
         config: Config,
+        names: Vec<String>,
+        connect: Connect,
         ctx: Context,
         store: StateStore,
-        names: &[String],
     ) -> Result<Daemon, String> {
-        let functions = config.select(names)?;
+        let functions = config.select(&names)?;
         let (state, warning) = store.load();
         if let Some(w) = warning {
             ctx.emitter.emit(Event::error(None, w));
         }
         let slots = functions
             .into_iter()
-            .map(|function| {
-                let settings = ship::settings(&config, &function);
-                let rules = Rules::load(&function.path, &settings.rules)
-                    .map_err(|e| format!("{}: {e}", function.name))?;
-                Ok(Slot {
-                    function,
-                    settings,
-                    rules,
-                    phase: Phase::Idle,
-                })
-            })
+            .map(|f| new_slot(&config, f))
             .collect::<Result<Vec<_>, String>>()?;
         let debouncer = Debouncer::new(config.watch.debounce, config.watch.max_wait);
         let (reports_tx, _) = mpsc::unbounded_channel();
         Ok(Daemon {
             config,
+            names,
+            connect,
             ctx,
             store,
             state,
             slots,
             debouncer,
             reports_tx,
+            watcher: None,
+            watched_folders: HashSet::new(),
         })
     }
 
@@ -109,40 +148,209 @@ impl Daemon {
         let (notices_tx, mut notices) = mpsc::unbounded_channel();
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         self.reports_tx = reports_tx;
-        let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
-
-        let mode = if self.config.watch.poll {
-            watch::Mode::Poll {
-                interval: self.config.watch.debounce.max(Duration::from_millis(500)),
-            }
-        } else {
-            watch::Mode::Native
-        };
-        let mut watcher = match Watcher::new(mode, notices_tx) {
-            Ok(w) => w,
+        let mut signals = match Signals::install() {
+            Ok(s) => s,
             Err(e) => {
-                self.ctx.emitter.emit(Event::error(None, e.to_string()));
+                self.emit_error(None, format!("cannot handle signals: {e}"));
                 return 3;
             }
         };
-        for slot in &self.slots {
-            if let Err(e) = watcher.watch_tree(&slot.function.path) {
-                self.ctx
-                    .emitter
-                    .emit(Event::error(Some(&slot.function.name), e.to_string()));
+        let poll_interval = self.config.watch.debounce.max(Duration::from_millis(500));
+        match Watcher::new(self.config.watch.poll, poll_interval, notices_tx) {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => {
+                self.emit_error(None, e.to_string());
                 return 3;
             }
         }
+        for i in 0..self.slots.len() {
+            self.watch_slot(i);
+        }
+        let config_dir = self.config.dir.clone();
+        self.watch_entries(&config_dir);
 
-        // The first snapshots count the files for `ready` and decide the initial builds.
+        let early = if self.config.watch.poll {
+            Vec::new()
+        } else {
+            self.probe(&mut notices).await
+        };
+        self.resume();
+        self.initial(opts.initial_build).await;
+        for notice in early {
+            self.on_notice(notice);
+        }
+
+        loop {
+            let deadline = self.debouncer.next_deadline();
+            tokio::select! {
+                Some(notice) = notices.recv() => self.on_notice(notice),
+                () = sleep_until(deadline) => self.on_due(),
+                Some(report) = reports.recv() => self.on_report(report),
+                _ = signals.hup.recv() => self.reload(),
+                _ = signals.usr1.recv() => self.rescan("a rescan was asked for (SIGUSR1)"),
+                _ = signals.int.recv() => break,
+                _ = signals.term.recv() => break,
+            }
+        }
+
+        self.watcher = None;
+        self.shutdown(&mut reports, &mut signals).await
+    }
+
+    /// Watches a function folder (natively, else by polling) and its parent's entries, so
+    /// that the folder is seen again when it is removed and re-created.
+    fn watch_slot(&mut self, i: usize) {
+        let (name, root) = (
+            self.slots[i].function.name.clone(),
+            self.slots[i].function.path.clone(),
+        );
+        if let Some(parent) = root.parent() {
+            self.watch_entries(parent);
+        }
+        let Some(watcher) = &mut self.watcher else {
+            return;
+        };
+        let present = root.is_dir();
+        self.slots[i].present = present;
+        if !present {
+            self.emit_error(
+                Some(&name),
+                format!(
+                    "folder {} is missing; it will be built when it appears",
+                    root.display()
+                ),
+            );
+            return;
+        }
+        match watcher.watch_tree(&root) {
+            Ok((Backend::Native, _)) => {}
+            Ok((Backend::Poll, reason)) => self.emit_error(
+                Some(&name),
+                format!(
+                    "cannot watch {} with file system events ({}); polling it instead",
+                    root.display(),
+                    reason.unwrap_or_else(|| "poll = true".to_string())
+                ),
+            ),
+            Err(e) => self.emit_error(Some(&name), e.to_string()),
+        }
+    }
+
+    /// Watches one folder's direct entries, unless a function's tree watch covers it.
+    fn watch_entries(&mut self, folder: &Path) {
+        let covered = self
+            .slots
+            .iter()
+            .any(|s| folder.starts_with(&s.function.path));
+        if covered || !self.watched_folders.insert(folder.to_path_buf()) {
+            return;
+        }
+        if let Some(watcher) = &mut self.watcher {
+            if let Err(e) = watcher.watch_folder(folder) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    /// Checks that events really arrive from each watched file system: a probe file is
+    /// written in one function folder per file system; where its event does not come, those
+    /// folders are polled instead. Returns the other notices that came meanwhile.
+    async fn probe(&mut self, notices: &mut mpsc::UnboundedReceiver<Notice>) -> Vec<Notice> {
+        let mut early = Vec::new();
+        let mut devices: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Ok(meta) = std::fs::metadata(&slot.function.path) {
+                devices.entry(meta.dev()).or_default().push(i);
+            }
+        }
+        for indices in devices.into_values() {
+            let root = self.slots[indices[0]].function.path.clone();
+            let probe = root.join(format!("{PROBE_PREFIX}{}", std::process::id()));
+            if std::fs::write(&probe, b"").is_err() {
+                continue; // A read-only folder cannot be probed; its watch stays as it is.
+            }
+            let deadline = tokio::time::Instant::now() + PROBE_WAIT;
+            let mut arrived = false;
+            while !arrived {
+                match tokio::time::timeout_at(deadline, notices.recv()).await {
+                    Ok(Some(notice)) => {
+                        arrived =
+                            matches!(&notice, Notice::Changed(paths) if paths.contains(&probe));
+                        early.push(notice);
+                    }
+                    _ => break,
+                }
+            }
+            let _ = std::fs::remove_file(&probe);
+            if arrived {
+                continue;
+            }
+            for &i in &indices {
+                let (name, path) = (
+                    self.slots[i].function.name.clone(),
+                    self.slots[i].function.path.clone(),
+                );
+                self.emit_error(
+                    Some(&name),
+                    format!(
+                        "no file system events arrive from {} (a network or WSL mount?); polling it instead",
+                        path.display()
+                    ),
+                );
+                if let Some(w) = &mut self.watcher {
+                    if let Err(e) = w.poll_tree(&path) {
+                        self.emit_error(Some(&name), e.to_string());
+                    }
+                }
+            }
+        }
+        early
+    }
+
+    /// Follows again the builds that were submitted but not seen to their end before the
+    /// last stop or crash.
+    fn resume(&mut self) {
+        for i in 0..self.slots.len() {
+            let f = &self.slots[i].function;
+            let Some(record) = self.state.functions.get(&f.name) else {
+                continue;
+            };
+            let unfinished = record.status.as_ref().is_none_or(|s| !s.is_final());
+            let (Some(build_id), true, true) = (
+                record.build_id.clone(),
+                unfinished,
+                record.function_id == f.id,
+            ) else {
+                continue;
+            };
+            let (ctx, tx, name) = (self.ctx.clone(), self.reports_tx.clone(), f.name.clone());
+            let id = build_id.clone();
+            let task = tokio::spawn(async move {
+                let progress_tx = tx.clone();
+                let progress_name = name.clone();
+                ship::follow_build(&ctx, &name, &id, move |p| {
+                    let _ = progress_tx.send(Report::Progress(progress_name.clone(), p));
+                })
+                .await;
+                let _ = tx.send(Report::Done(name));
+            });
+            self.slots[i].phase = Phase::Busy {
+                build_id: Some(build_id),
+                uploading: false,
+                follow_up: false,
+                task,
+            };
+        }
+    }
+
+    /// The first snapshots count the files for `ready` and decide the initial builds.
+    async fn initial(&mut self, build: bool) {
         let mut files = 0;
         let mut changed = Vec::new();
         let mut unchanged = Vec::new();
-        for slot in &self.slots {
+        for slot in self.slots.iter().filter(|s| s.present) {
             let f = &slot.function;
-            let root = f.path.clone();
-            let settings = slot.settings.clone();
+            let (root, settings) = (f.path.clone(), slot.settings.clone());
             let started = Instant::now();
             match tokio::task::spawn_blocking(move || snapshot::take(&root, &settings)).await {
                 Ok(Ok(snap)) => {
@@ -169,33 +377,11 @@ impl Daemon {
         for event in unchanged {
             self.ctx.emitter.emit(event);
         }
-        for name in &changed {
-            if opts.initial_build {
-                self.start(name);
+        if build {
+            for name in changed {
+                self.due(&name);
             }
         }
-        if !opts.initial_build {
-            for slot in &self.slots {
-                let f = &slot.function;
-                if changed.contains(&f.name) {
-                    tracing::info!(function = %f.name, "differs from the last submitted build; not built (--no-initial-build)");
-                }
-            }
-        }
-
-        loop {
-            let deadline = self.debouncer.next_deadline();
-            tokio::select! {
-                Some(notice) = notices.recv() => self.on_notice(notice),
-                () = sleep_until(deadline) => self.on_due(),
-                Some(report) = reports.recv() => self.on_report(report),
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
-            }
-        }
-
-        drop(watcher);
-        self.shutdown(&mut reports, &mut sigint, &mut sigterm).await
     }
 
     fn on_notice(&mut self, notice: Notice) {
@@ -203,24 +389,24 @@ impl Daemon {
         match notice {
             Notice::Changed(paths) => {
                 for path in paths {
-                    if let Some((name, rel)) = self.route(&path) {
-                        self.debouncer.note(name, &rel, now);
+                    if path == self.config.file {
+                        self.debouncer.note(Key::Config, "", now);
+                    } else if let Some(i) = self.slots.iter().position(|s| s.function.path == path)
+                    {
+                        self.root_changed(i);
+                        self.debouncer.note(
+                            Key::Function(self.slots[i].function.name.clone()),
+                            ".",
+                            now,
+                        );
+                    } else if let Some((name, rel)) = self.route(&path) {
+                        self.debouncer.note(Key::Function(name), &rel, now);
                     }
                 }
             }
-            Notice::Rescan(why) => {
-                self.ctx.emitter.emit(Event::error(
-                    None,
-                    format!("{why}; rescanning every function"),
-                ));
-                for slot in &self.slots {
-                    self.debouncer.note(slot.function.name.clone(), ".", now);
-                }
-            }
+            Notice::Rescan(why) => self.rescan(&why),
             Notice::Failed { message, paths } => {
-                self.ctx
-                    .emitter
-                    .emit(Event::error(None, format!("watch error: {message}")));
+                self.emit_error(None, format!("watch error: {message}; rescanning"));
                 // Whatever the error touched is looked at again.
                 let names: Vec<String> = self
                     .slots
@@ -231,9 +417,37 @@ impl Daemon {
                     .map(|s| s.function.name.clone())
                     .collect();
                 for name in names {
-                    self.debouncer.note(name, ".", now);
+                    self.debouncer.note(Key::Function(name), ".", now);
                 }
             }
+        }
+    }
+
+    /// Events may have been lost: every function is looked at again. Its hash decides
+    /// whether anything is built, so a rescan never builds what did not change.
+    fn rescan(&mut self, why: &str) {
+        self.emit_error(None, format!("{why}; rescanning every function"));
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            self.root_changed(i);
+            self.debouncer
+                .note(Key::Function(self.slots[i].function.name.clone()), ".", now);
+        }
+    }
+
+    /// The function folder itself was created, removed or replaced: its watch is put in
+    /// place again whenever it is there, since a re-created folder is a new inode.
+    fn root_changed(&mut self, i: usize) {
+        let root = self.slots[i].function.path.clone();
+        if root.is_dir() {
+            if let Some(w) = &mut self.watcher {
+                if let Err(e) = w.watch_tree(&root) {
+                    tracing::warn!("{e}");
+                }
+            }
+            self.slots[i].present = true;
+        } else if let Some(w) = &mut self.watcher {
+            w.unwatch(&root);
         }
     }
 
@@ -245,8 +459,8 @@ impl Daemon {
             .iter()
             .find(|s| path.starts_with(&s.function.path))?;
         let rel = path.strip_prefix(&slot.function.path).ok()?;
-        if rel.as_os_str().is_empty() {
-            return Some((slot.function.name.clone(), ".".to_string()));
+        if rel.to_str().is_some_and(|r| r.starts_with(PROBE_PREFIX)) {
+            return None;
         }
         let rel_text = rel.to_string_lossy().into_owned();
         if slot.rules.note_change(rel) {
@@ -261,26 +475,51 @@ impl Daemon {
     }
 
     fn on_due(&mut self) {
-        for (name, burst) in self.debouncer.take_due(Instant::now()) {
-            self.report_change(&name, &burst);
-            let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) else {
-                continue;
-            };
-            match &mut slot.phase {
-                Phase::Idle => self.start(&name),
-                Phase::Busy {
-                    build_id,
-                    follow_up,
-                    ..
-                } => {
-                    if !*follow_up {
-                        *follow_up = true;
-                        self.ctx.emitter.emit(Event::Queued {
-                            function: name.clone(),
-                            after: build_id.clone(),
-                        });
-                    }
+        for (key, burst) in self.debouncer.take_due(Instant::now()) {
+            match key {
+                Key::Config => self.reload(),
+                Key::Function(name) => {
+                    self.report_change(&name, &burst);
+                    self.due(&name);
                 }
+            }
+        }
+    }
+
+    /// A function's content may have changed: ship it now, or once its running build ends.
+    fn due(&mut self, name: &str) {
+        let Some(i) = self.slots.iter().position(|s| s.function.name == name) else {
+            return;
+        };
+        let slot = &mut self.slots[i];
+        if !slot.function.path.is_dir() {
+            if slot.present {
+                slot.present = false;
+                let message = format!(
+                    "folder {} is gone; it will be built when it comes back",
+                    slot.function.path.display()
+                );
+                self.emit_error(Some(name), message);
+            }
+            return;
+        }
+        slot.present = true;
+        match &mut slot.phase {
+            Phase::Idle => self.start(i),
+            Phase::Busy {
+                follow_up: true, ..
+            } => {}
+            Phase::Busy {
+                build_id,
+                follow_up,
+                ..
+            } => {
+                *follow_up = true;
+                let event = Event::Queued {
+                    function: name.to_string(),
+                    after: build_id.clone(),
+                };
+                self.ctx.emitter.emit(event);
             }
         }
     }
@@ -294,10 +533,8 @@ impl Daemon {
     }
 
     /// Starts shipping one function from the content current now.
-    fn start(&mut self, name: &str) {
-        let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) else {
-            return;
-        };
+    fn start(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
         let request = Request {
             function: slot.function.clone(),
             settings: slot.settings.clone(),
@@ -307,17 +544,19 @@ impl Daemon {
                 .map(str::to_string),
             wait: true,
         };
-        let ctx = self.ctx.clone();
-        let tx = self.reports_tx.clone();
-        let name = name.to_string();
+        let (ctx, tx, name) = (
+            self.ctx.clone(),
+            self.reports_tx.clone(),
+            slot.function.name.clone(),
+        );
         let task = tokio::spawn(async move {
             let progress_tx = tx.clone();
             let progress_name = name.clone();
-            let shipped = ship::ship(&ctx, request, move |p| {
+            let _: Shipped = ship::ship(&ctx, request, move |p| {
                 let _ = progress_tx.send(Report::Progress(progress_name.clone(), p));
             })
             .await;
-            let _ = tx.send(Report::Done(name, shipped));
+            let _ = tx.send(Report::Done(name));
         });
         slot.phase = Phase::Busy {
             build_id: None,
@@ -329,85 +568,214 @@ impl Daemon {
 
     fn on_report(&mut self, report: Report) {
         match report {
-            Report::Progress(name, progress) => {
-                let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) else {
+            Report::Progress(name, progress) => self.on_progress(&name, progress),
+            Report::Done(name) => {
+                let Some(i) = self.slots.iter().position(|s| s.function.name == name) else {
                     return;
                 };
-                match progress {
-                    Progress::Uploading => {
-                        if let Phase::Busy { uploading, .. } = &mut slot.phase {
-                            *uploading = true;
-                        }
-                    }
-                    Progress::Submitted { build_id, hash } => {
-                        if let Phase::Busy {
-                            build_id: id,
-                            uploading,
-                            ..
-                        } = &mut slot.phase
-                        {
-                            *id = Some(build_id.clone());
-                            *uploading = false;
-                        }
-                        self.state
-                            .record_submit(&name, &slot.function.id, &hash, &build_id);
-                        self.save_state();
-                    }
-                    Progress::Status { build_id, status } => {
-                        self.state.record_status(&name, &build_id, &status);
-                        if status.is_final() {
-                            self.save_state();
-                        }
-                    }
-                }
-            }
-            Report::Done(name, _shipped) => {
-                let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) else {
-                    return;
-                };
-                let follow_up = matches!(
-                    slot.phase,
+                let phase = std::mem::replace(&mut self.slots[i].phase, Phase::Idle);
+                if matches!(
+                    phase,
                     Phase::Busy {
                         follow_up: true,
                         ..
                     }
-                );
-                slot.phase = Phase::Idle;
-                if follow_up {
-                    self.start(&name);
+                ) {
+                    self.due(&name);
                 }
             }
         }
     }
 
-    fn save_state(&self) {
-        if let Err(e) = self.store.save(&self.state) {
-            self.ctx.emitter.emit(Event::error(None, e.to_string()));
+    fn on_progress(&mut self, name: &str, progress: Progress) {
+        let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) else {
+            return;
+        };
+        match progress {
+            Progress::Uploading => {
+                if let Phase::Busy { uploading, .. } = &mut slot.phase {
+                    *uploading = true;
+                }
+            }
+            Progress::Submitted { build_id, hash } => {
+                if let Phase::Busy {
+                    build_id: id,
+                    uploading,
+                    ..
+                } = &mut slot.phase
+                {
+                    *id = Some(build_id.clone());
+                    *uploading = false;
+                }
+                self.state
+                    .record_submit(name, &slot.function.id, &hash, &build_id);
+                self.save_state();
+            }
+            Progress::Status { build_id, status } => {
+                self.state.record_status(name, &build_id, &status);
+                if status.is_final() {
+                    self.save_state();
+                }
+            }
         }
     }
 
-    /// Lets running uploads finish (for a while), saves state, says `stopped`.
+    /// Reads `greencloud.toml` again. A broken one is reported and the running config stays.
+    fn reload(&mut self) {
+        let config = match Config::load(&self.config.file) {
+            Ok(c) => c,
+            Err(e) => {
+                self.emit_error(
+                    None,
+                    format!("config not reloaded, keeping the running one: {e}"),
+                );
+                return;
+            }
+        };
+        if config.api != self.config.api {
+            match (self.connect)(&config) {
+                Ok(client) => self.ctx.client = client,
+                Err(e) => {
+                    self.emit_error(
+                        None,
+                        format!("config not reloaded, keeping the running one: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
+        for (what, changed) in [
+            (
+                "state_dir",
+                config.watch.state_dir != self.config.watch.state_dir,
+            ),
+            ("poll", config.watch.poll != self.config.watch.poll),
+        ] {
+            if changed {
+                self.emit_error(None, format!("a change of {what} applies after a restart"));
+            }
+        }
+        self.ctx.poll_interval = config.api.poll_interval;
+        self.ctx.build_timeout = config.api.build_timeout;
+        self.debouncer
+            .set_timing(config.watch.debounce, config.watch.max_wait);
+
+        let wanted: Vec<Function> = config
+            .functions
+            .iter()
+            .filter(|f| self.names.is_empty() || self.names.contains(&f.name))
+            .cloned()
+            .collect();
+        // Functions that went away, or whose folder or id changed, stop.
+        let mut kept = Vec::new();
+        for slot in std::mem::take(&mut self.slots) {
+            let same = wanted.iter().any(|f| {
+                f.name == slot.function.name
+                    && f.path == slot.function.path
+                    && f.id == slot.function.id
+            });
+            if same {
+                kept.push(slot);
+                continue;
+            }
+            if let Phase::Busy { task, .. } = &slot.phase {
+                task.abort();
+            }
+            if let Some(w) = &mut self.watcher {
+                w.unwatch(&slot.function.path);
+            }
+            self.debouncer
+                .forget(&Key::Function(slot.function.name.clone()));
+        }
+        self.slots = kept;
+        let now = Instant::now();
+        for function in wanted {
+            match self
+                .slots
+                .iter()
+                .position(|s| s.function.name == function.name)
+            {
+                Some(i) => {
+                    let settings = ship::settings(&config, &function);
+                    if settings != self.slots[i].settings {
+                        match new_slot(&config, function.clone()) {
+                            Ok(fresh) => {
+                                self.slots[i].settings = fresh.settings;
+                                self.slots[i].rules = fresh.rules;
+                                self.slots[i].function = fresh.function;
+                                self.debouncer.note(Key::Function(function.name), ".", now);
+                            }
+                            Err(e) => self.emit_error(Some(&function.name), e),
+                        }
+                    }
+                }
+                None => match new_slot(&config, function) {
+                    Ok(slot) => {
+                        let name = slot.function.name.clone();
+                        self.slots.push(slot);
+                        self.watch_slot(self.slots.len() - 1);
+                        self.debouncer.note(Key::Function(name), ".", now);
+                    }
+                    Err(e) => self.emit_error(None, e),
+                },
+            }
+        }
+        self.config = config;
+        self.ctx.emitter.emit(Event::ConfigReloaded {
+            functions: self.slots.len(),
+        });
+    }
+
+    fn save_state(&self) {
+        if let Err(e) = self.store.save(&self.state) {
+            self.emit_error(None, e.to_string());
+        }
+    }
+
+    fn emit_error(&self, function: Option<&str>, message: String) {
+        self.ctx.emitter.emit(Event::error(function, message));
+    }
+
+    /// Lets running uploads finish (for a while), stops every task, saves state, says
+    /// `stopped`. A second signal ends it at once.
     async fn shutdown(
         mut self,
         reports: &mut mpsc::UnboundedReceiver<Report>,
-        sigint: &mut tokio::signal::unix::Signal,
-        sigterm: &mut tokio::signal::unix::Signal,
+        signals: &mut Signals,
     ) -> i32 {
         let grace = tokio::time::sleep(UPLOAD_GRACE);
         tokio::pin!(grace);
         while self.uploading() {
             tokio::select! {
-                Some(report) = reports.recv() => self.on_report_stopping(report),
+                Some(report) = reports.recv() => match report {
+                    Report::Progress(name, progress) => self.on_progress(&name, progress),
+                    Report::Done(name) => {
+                        if let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) {
+                            slot.phase = Phase::Idle;
+                        }
+                    }
+                },
                 () = &mut grace => break,
-                _ = sigint.recv() => return 130,
-                _ = sigterm.recv() => return 130,
+                _ = signals.int.recv() => return 130,
+                _ = signals.term.recv() => return 130,
             }
         }
+        let mut tasks = Vec::new();
         for slot in &mut self.slots {
-            if let Phase::Busy { task, .. } = &slot.phase {
+            if let Phase::Busy { task, .. } = std::mem::replace(&mut slot.phase, Phase::Idle) {
                 task.abort();
+                tasks.push(task);
             }
-            slot.phase = Phase::Idle;
+        }
+        // An aborted task drops its temporary zip once it has really stopped.
+        for task in tasks {
+            let _ = task.await;
+        }
+        // Progress that came in meanwhile (a submit that just succeeded) is kept.
+        while let Ok(report) = reports.try_recv() {
+            if let Report::Progress(name, progress) = report {
+                self.on_progress(&name, progress);
+            }
         }
         self.save_state();
         self.ctx.emitter.emit(Event::Stopped);
@@ -425,18 +793,19 @@ impl Daemon {
             )
         })
     }
+}
 
-    /// While stopping, progress is recorded but no follow-up starts.
-    fn on_report_stopping(&mut self, report: Report) {
-        match report {
-            Report::Progress(..) => self.on_report(report),
-            Report::Done(name, _) => {
-                if let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) {
-                    slot.phase = Phase::Idle;
-                }
-            }
-        }
-    }
+fn new_slot(config: &Config, function: Function) -> Result<Slot, String> {
+    let settings = ship::settings(config, &function);
+    let rules = Rules::load(&function.path, &settings.rules)
+        .map_err(|e| format!("{}: {e}", function.name))?;
+    Ok(Slot {
+        function,
+        settings,
+        rules,
+        phase: Phase::Idle,
+        present: true,
+    })
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

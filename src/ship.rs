@@ -4,6 +4,8 @@
 //! `watch` and `build` both run this; the orchestrator decides when.
 
 use std::collections::HashSet;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,8 @@ pub struct Context {
     pub emitter: Emitter,
     pub poll_interval: Duration,
     pub build_timeout: Duration,
+    /// Where zips wait for their upload: outside every watched folder.
+    pub tmp_dir: PathBuf,
     /// Skipped paths already reported, so each warning is said once per run.
     pub reported_skips: Arc<Mutex<HashSet<(String, String)>>>,
 }
@@ -90,14 +94,10 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     let started = Instant::now();
     let packed = {
         let req = req.clone();
+        let tmp_dir = ctx.tmp_dir.clone();
         tokio::task::spawn_blocking(move || {
             let last = req.last_hash.as_deref().and_then(|h| h.parse().ok());
-            pack::package_changed(
-                &req.function.path,
-                &req.settings,
-                &std::env::temp_dir(),
-                last.as_ref(),
-            )
+            pack::package_changed(&req.function.path, &req.settings, &tmp_dir, last.as_ref())
         })
         .await
     };
@@ -250,4 +250,51 @@ pub fn retry_event(function: Option<&str>, error: &ApiError, pause: Duration) ->
         function: function.map(str::to_string),
         retry_in_ms: Some(pause.as_millis() as u64),
     }
+}
+
+/// A folder of this process's own for zips waiting for their upload, inside the state dir:
+/// outside every function folder, and found again after a crash. Removed when dropped;
+/// the folders of processes that no longer run are removed when the next one starts.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn create(state_dir: &Path) -> std::io::Result<Scratch> {
+        let parent = state_dir.join("tmp");
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for entry in entries.flatten() {
+                let pid = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<i32>().ok());
+                if pid.is_some_and(|pid| !process_runs(pid)) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = parent.join(std::process::id().to_string());
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        Ok(Scratch { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn process_runs(pid: i32) -> bool {
+    // Signal 0 checks that the process exists without touching it.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind};
-use notify::RecursiveMode;
+use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc::UnboundedSender;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,86 +30,144 @@ pub enum Notice {
     },
 }
 
-/// How the watcher learns about changes.
+/// How one folder is watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum Backend {
     /// The kernel's notifications (inotify on Linux).
     Native,
-    /// Looking at the folders every `interval`, for file systems that report nothing.
-    Poll { interval: Duration },
+    /// Looking at the folder every so often, for file systems that report nothing or when
+    /// the kernel refuses more watches.
+    Poll,
 }
 
-/// Watches folders (recursively) and single files until dropped.
+/// Watches folders (recursively) and single folders' entries until dropped. Polling is
+/// started only for the folders that need it.
 pub struct Watcher {
-    inner: Box<dyn notify::Watcher + Send>,
-    mode: Mode,
+    tx: UnboundedSender<Notice>,
+    native: Option<notify::RecommendedWatcher>,
+    poll: Option<notify::PollWatcher>,
+    poll_interval: Duration,
 }
 
 impl Watcher {
-    pub fn new(mode: Mode, tx: UnboundedSender<Notice>) -> Result<Watcher, WatchError> {
-        let handler = move |result: notify::Result<notify::Event>| {
-            let notice = match result {
-                Ok(event) if event.need_rescan() => {
-                    Notice::Rescan("the file system event queue overflowed".to_string())
-                }
-                Ok(event) if matters(&event.kind) => Notice::Changed(event.paths),
-                Ok(_) => return,
-                Err(e) => Notice::Failed {
-                    message: e.to_string(),
-                    paths: e.paths,
-                },
-            };
-            // The receiver is gone only while the daemon shuts down.
-            let _ = tx.send(notice);
-        };
-        let inner: Box<dyn notify::Watcher + Send> =
-            match mode {
-                Mode::Native => Box::new(notify::recommended_watcher(handler).map_err(|e| {
+    /// `force_poll` polls everything (`poll = true`); else the kernel's notifications are used
+    /// wherever they can be.
+    pub fn new(
+        force_poll: bool,
+        poll_interval: Duration,
+        tx: UnboundedSender<Notice>,
+    ) -> Result<Watcher, WatchError> {
+        let native = if force_poll {
+            None
+        } else {
+            Some(
+                notify::recommended_watcher(handler(tx.clone())).map_err(|e| {
                     WatchError::Watch {
                         path: PathBuf::from("/"),
-                        message: e.to_string(),
+                        message: describe(&e),
                     }
-                })?),
-                Mode::Poll { interval } => Box::new(
-                    notify::PollWatcher::new(
-                        handler,
-                        notify::Config::default()
-                            .with_poll_interval(interval)
-                            .with_compare_contents(false),
-                    )
-                    .map_err(|e| WatchError::Watch {
-                        path: PathBuf::from("/"),
-                        message: e.to_string(),
-                    })?,
-                ),
-            };
-        Ok(Watcher { inner, mode })
+                })?,
+            )
+        };
+        Ok(Watcher {
+            tx,
+            native,
+            poll: None,
+            poll_interval,
+        })
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    /// Watches a folder and everything below it.
-    pub fn watch_tree(&mut self, folder: &Path) -> Result<(), WatchError> {
+    /// Watches a folder and everything below it, natively where possible, else by polling;
+    /// says which, with the reason for polling.
+    pub fn watch_tree(&mut self, folder: &Path) -> Result<(Backend, Option<String>), WatchError> {
         self.watch(folder, RecursiveMode::Recursive)
     }
 
-    /// Watches one folder's direct entries (used for the config file's folder, so that an
-    /// editor's rename over the file is seen).
-    pub fn watch_folder(&mut self, folder: &Path) -> Result<(), WatchError> {
+    /// Watches one folder's direct entries (the config file's folder, the function folders'
+    /// parents), so that a re-created folder or an editor's rename over a file is seen.
+    pub fn watch_folder(&mut self, folder: &Path) -> Result<(Backend, Option<String>), WatchError> {
         self.watch(folder, RecursiveMode::NonRecursive)
     }
 
-    pub fn unwatch(&mut self, path: &Path) {
-        let _ = self.inner.unwatch(path);
+    /// Watches a folder and everything below it by polling, whatever else watches it.
+    pub fn poll_tree(&mut self, folder: &Path) -> Result<(), WatchError> {
+        self.poller()?
+            .watch(folder, RecursiveMode::Recursive)
+            .map_err(|e| WatchError::Watch {
+                path: folder.to_path_buf(),
+                message: describe(&e),
+            })
     }
 
-    fn watch(&mut self, path: &Path, mode: RecursiveMode) -> Result<(), WatchError> {
-        self.inner.watch(path, mode).map_err(|e| WatchError::Watch {
-            path: path.to_path_buf(),
-            message: describe(&e),
-        })
+    pub fn unwatch(&mut self, path: &Path) {
+        if let Some(w) = &mut self.native {
+            let _ = w.unwatch(path);
+        }
+        if let Some(w) = &mut self.poll {
+            let _ = w.unwatch(path);
+        }
+    }
+
+    fn watch(
+        &mut self,
+        path: &Path,
+        mode: RecursiveMode,
+    ) -> Result<(Backend, Option<String>), WatchError> {
+        let refused = match &mut self.native {
+            Some(native) => match native.watch(path, mode) {
+                Ok(()) => return Ok((Backend::Native, None)),
+                Err(e) if !path.exists() => {
+                    return Err(WatchError::Watch {
+                        path: path.to_path_buf(),
+                        message: describe(&e),
+                    })
+                }
+                Err(e) => Some(describe(&e)),
+            },
+            None => None,
+        };
+        self.poller()?
+            .watch(path, mode)
+            .map_err(|e| WatchError::Watch {
+                path: path.to_path_buf(),
+                message: describe(&e),
+            })?;
+        Ok((Backend::Poll, refused))
+    }
+
+    fn poller(&mut self) -> Result<&mut notify::PollWatcher, WatchError> {
+        if self.poll.is_none() {
+            let config = notify::Config::default()
+                .with_poll_interval(self.poll_interval)
+                .with_compare_contents(false);
+            let poll = notify::PollWatcher::new(handler(self.tx.clone()), config).map_err(|e| {
+                WatchError::Watch {
+                    path: PathBuf::from("/"),
+                    message: describe(&e),
+                }
+            })?;
+            self.poll = Some(poll);
+        }
+        Ok(self.poll.as_mut().expect("created above"))
+    }
+}
+
+/// The callback of both backends: it only sends what happened on.
+fn handler(tx: UnboundedSender<Notice>) -> impl notify::EventHandler {
+    move |result: notify::Result<notify::Event>| {
+        let notice = match result {
+            Ok(event) if event.need_rescan() => {
+                Notice::Rescan("the file system event queue overflowed".to_string())
+            }
+            Ok(event) if matters(&event.kind) => Notice::Changed(event.paths),
+            Ok(_) => return,
+            Err(e) => Notice::Failed {
+                message: describe(&e),
+                paths: e.paths,
+            },
+        };
+        // The receiver is gone only while the daemon shuts down.
+        let _ = tx.send(notice);
     }
 }
 
