@@ -131,7 +131,12 @@ impl Emu {
 
     /// An emulator on `data_dir`, which outlives it.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Emu {
-        let mut args: Vec<String> = ["--log-format", "json", "serve", "--addr", "127.0.0.1:0"]
+        Emu::start_at("127.0.0.1:0", data_dir, extra)
+    }
+
+    /// An emulator on a given address (a port chosen earlier) and data dir.
+    pub fn start_at(addr: &str, data_dir: &Path, extra: &[&str]) -> Emu {
+        let mut args: Vec<String> = ["--log-format", "json", "serve", "--addr", addr]
             .iter()
             .map(|s| s.to_string())
             .collect();
