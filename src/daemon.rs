@@ -12,6 +12,7 @@ use crate::config::{Config, Function};
 use crate::debounce::{Burst, Debouncer};
 use crate::events::Event;
 use crate::rules::Rules;
+use crate::service::{self, Notifier};
 use crate::ship::{self, Context, Progress, Request, Shipped};
 use crate::snapshot;
 use crate::state::{State, StateStore};
@@ -166,6 +167,7 @@ impl Daemon {
             functions: self.slots.len(),
             files,
         });
+        notify_service(service::Notice::Ready);
         for event in unchanged {
             self.ctx.emitter.emit(event);
         }
@@ -194,6 +196,7 @@ impl Daemon {
             }
         }
 
+        notify_service(service::Notice::Stopping);
         drop(watcher);
         self.shutdown(&mut reports, &mut sigint, &mut sigterm).await
     }
@@ -436,6 +439,13 @@ impl Daemon {
                 }
             }
         }
+    }
+}
+
+/// Tells systemd (when it started us) how the daemon is doing; a failure only costs a warning.
+fn notify_service(notice: service::Notice) {
+    if let Err(e) = Notifier::from_env().notify(notice) {
+        tracing::warn!("cannot send {} to NOTIFY_SOCKET: {e}", notice.as_str());
     }
 }
 

@@ -22,6 +22,8 @@
 //! - [`ship`] runs one function through snapshot → compare → zip → submit → follow.
 //! - [`daemon`] is the orchestrator: it creates every channel and spawns every task.
 //! - [`commands`] maps each command to that work and its exit code.
+//! - [`service`] tells systemd when the daemon is ready and when it stops.
+//! - [`init`] writes a first `greencloud.toml` for the function folders it finds.
 
 pub mod api;
 pub mod cli;
@@ -32,9 +34,11 @@ pub mod daemon;
 pub mod debounce;
 pub mod events;
 pub mod follow;
+pub mod init;
 pub mod pack;
 pub mod rules;
 pub mod serve;
+pub mod service;
 
 pub mod ship;
 pub mod snapshot;
