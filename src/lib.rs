@@ -24,6 +24,7 @@
 //! - [`commands`] maps each command to that work and its exit code.
 //! - [`service`] tells systemd when the daemon is ready and when it stops.
 //! - [`init`] writes a first `greencloud.toml` for the function folders it finds.
+//! - [`manual`] renders shell completions and the man page from [`cli`].
 
 pub mod api;
 pub mod cli;
@@ -35,6 +36,7 @@ pub mod debounce;
 pub mod events;
 pub mod follow;
 pub mod init;
+pub mod manual;
 pub mod pack;
 pub mod rules;
 pub mod serve;

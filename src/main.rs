@@ -1,4 +1,5 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, emitter: Emitter) -> i32 {
+    if let Some(code) = run_without_config(&cli, &emitter) {
+        return code;
+    }
     if let Command::Serve(args) = &cli.command {
         return match gcwatch::serve::run(args, &emitter).await {
             Ok(()) => exit::OK,
@@ -60,8 +64,46 @@ async fn run(cli: Cli, emitter: Emitter) -> i32 {
         Command::Package(args) => commands::package(&config, &args, &emitter),
         Command::Builds(args) => commands::builds(config, args, emitter).await,
         Command::Status(args) => commands::status(config, args, emitter).await,
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// The commands that need no config: `init` writes one, the others only describe gcwatch.
+fn run_without_config(cli: &Cli, emitter: &Emitter) -> Option<i32> {
+    let mut stdout = std::io::stdout().lock();
+    let code = match &cli.command {
+        Command::Init(args) => {
+            let target = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("greencloud.toml"));
+            match gcwatch::init::run(&target, &args.folders) {
+                Ok(report) => {
+                    let _ = writeln!(stdout, "{report}");
+                    exit::OK
+                }
+                Err(message) => {
+                    emitter.emit(Event::error(None, message));
+                    exit::BAD_INPUT
+                }
+            }
+        }
+        Command::Completions(args) => {
+            gcwatch::manual::completions(args.shell, &mut stdout);
+            exit::OK
+        }
+        Command::Man => match gcwatch::manual::man_page(&mut stdout) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("gcwatch: cannot write the man page: {e}");
+                exit::BAD_INPUT
+            }
+        },
+        _ => return None,
+    };
+    Some(code)
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
