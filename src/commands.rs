@@ -12,6 +12,7 @@ use crate::cli::{BuildArgs, BuildsArgs, PackageArgs, StatusArgs, WatchArgs};
 use crate::client::{ApiError, Client, Credentials, RetryPolicy};
 use crate::config::Config;
 use crate::daemon::{Daemon, WatchOptions};
+use crate::events::paint_status;
 use crate::events::{human_bytes, Emitter, Event, LogFormat};
 use crate::pack;
 use crate::serve::{Emulator, ServeOptions};
@@ -347,10 +348,10 @@ pub async fn builds(config: Config, args: BuildsArgs, emitter: Emitter) -> i32 {
             );
             for b in &page {
                 println!(
-                    "{:<24}  {:<width$}  {:<8}  {}",
+                    "{:<24}  {:<width$}  {}  {}",
                     b.id,
                     name_of(&b.function_id),
-                    b.status,
+                    paint_status(emitter.color(), &b.status, &format!("{:<8}", b.status)),
                     b.created_at
                 );
             }
@@ -399,11 +400,14 @@ pub async fn status(config: Config, args: StatusArgs, emitter: Emitter) -> i32 {
         LogFormat::Human => {
             println!("build     {}", args.build_id);
             println!("function  {function} ({})", info.function_id);
-            println!("status    {}", info.status);
+            let color = emitter.color();
+            let status = paint_status(color, &info.status, info.status.as_str());
+            println!("status    {status}");
             println!("arch      {}", info.arch.join(", "));
             println!("timeline");
             for step in &info.timeline {
-                println!("  {}  {}", step.time, step.status);
+                let status = paint_status(color, &step.status, step.status.as_str());
+                println!("  {}  {status}", step.time);
             }
             println!("log");
             for line in &info.log {

@@ -293,6 +293,7 @@ impl Daemon {
             function: name.to_string(),
             paths: burst.paths,
             path: burst.named.first().cloned().unwrap_or_default(),
+            named: burst.named.clone(),
         });
     }
 

@@ -12,15 +12,12 @@ use gcwatch::events::{Emitter, Event};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
-    let color = match cli.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    init_tracing(
+        cli.verbose,
+        cli.quiet,
+        use_color(cli.color, std::io::stderr().is_terminal()),
+    );
+    let color = use_color(cli.color, std::io::stdout().is_terminal());
     let emitter = Emitter::stdout(cli.log_format, color, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,8 +110,17 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     Config::load(&file).map_err(|e| e.to_string())
 }
 
+/// Colour for a stream: as `--color` says, or in `auto` only on a terminal without `NO_COLOR`.
+fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Diagnostics go to stderr, so that stdout carries event lines only.
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, color: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -128,6 +134,6 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(color)
         .init();
 }

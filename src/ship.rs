@@ -165,14 +165,16 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     if !req.wait {
         return Shipped::Submitted;
     }
-    follow_build(ctx, &name, &build_id, on).await
+    follow_build(ctx, &name, &build_id, Some((started, bytes)), on).await
 }
 
 /// Follows a submitted build to its end, reporting each status and, on FAILED, the log.
+/// `shipped` (when packaging started, the zip's size) adds a summary to the final status.
 pub async fn follow_build(
     ctx: &Context,
     name: &str,
     build_id: &str,
+    shipped: Option<(Instant, u64)>,
     on: impl Fn(Progress),
 ) -> Shipped {
     let outcome = follow::follow(
@@ -185,12 +187,15 @@ pub async fn follow_build(
                 build_id: build_id.to_string(),
                 status: t.to.clone(),
             });
+            let summary = shipped.filter(|_| t.to.is_final());
             ctx.emitter.emit(Event::Status {
                 function: name.to_string(),
                 build_id: build_id.to_string(),
                 from: t.from,
                 to: t.to,
                 elapsed_ms: t.elapsed_ms,
+                total_ms: summary.map(|(started, _)| started.elapsed().as_millis() as u64),
+                bytes: summary.map(|(_, bytes)| bytes),
             });
         },
     )
