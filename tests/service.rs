@@ -156,3 +156,132 @@ fn bash_accepts_the_bash_completions() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("complete -F"));
 }
+
+/// A tmux server of the test's own (its socket in a temp dir) with one 200×50 pane.
+struct Tmux {
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start() -> Tmux {
+        let found = std::process::Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "this test needs tmux to give gcwatch a real terminal: install it (apt-get install tmux)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let tmux = Tmux {
+            socket: dir.path().join("tmux.sock"),
+            _dir: dir,
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "bash --norc --noprofile",
+        ]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux");
+        assert!(
+            output.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Types `line` and Enter into the pane.
+    fn type_line(&self, line: &str) {
+        self.run(&["send-keys", "-l", line]);
+        self.run(&["send-keys", "Enter"]);
+    }
+
+    /// The pane's text with its escape codes, once a line starts with `marker` (so the typed
+    /// command, which contains it too, does not count), polling tmux, the program that owns
+    /// the screen, until the deadline.
+    fn screen_with(&self, marker: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let screen = self.run(&["capture-pane", "-p", "-e", "-S", "-200"]);
+            if screen.lines().any(|l| l.starts_with(marker)) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {marker:?} on the terminal within {within:?}; it shows:\n{screen}"
+            );
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+#[test]
+fn colours_on_a_terminal_and_none_in_a_file_or_under_no_color() {
+    let emu = Emu::start(&[]);
+    let project = Project::new(&emu.url).function("a", PY);
+    let dir = project.dir.path().display().to_string();
+    let tmux = Tmux::start();
+    let env = format!("env -u NO_COLOR -u RUST_LOG GREENCLOUD_TOKEN={TOKEN}");
+    let gcwatch = format!("{env} {BIN}");
+    tmux.type_line(&format!("cd '{dir}'"));
+
+    tmux.type_line(&format!("{gcwatch} build --force; echo TERMINAL-DONE-$?"));
+    let screen = tmux.screen_with("TERMINAL-DONE-", LONG);
+    assert!(screen.contains("TERMINAL-DONE-0"), "{screen}");
+    let success = screen
+        .lines()
+        .find(|l| l.contains("SUCCESS"))
+        .unwrap_or_else(|| panic!("no SUCCESS line:\n{screen}"));
+    assert!(
+        success.contains("\x1b[32mSUCCESS"),
+        "SUCCESS is not green on a terminal: {success:?}\n{screen}"
+    );
+
+    tmux.type_line(&format!(
+        "{gcwatch} build --force > piped.txt; echo PIPED-DONE-$?"
+    ));
+    let screen = tmux.screen_with("PIPED-DONE-", LONG);
+    assert!(screen.contains("PIPED-DONE-0"), "{screen}");
+    let piped = std::fs::read_to_string(project.dir.path().join("piped.txt")).unwrap();
+    assert!(piped.contains("SUCCESS"), "{piped}");
+    assert!(!piped.contains('\x1b'), "escape codes in a file: {piped:?}");
+
+    tmux.type_line(&format!(
+        "{env} NO_COLOR=1 {BIN} build --force; echo NO-COLOR-DONE-$?"
+    ));
+    let screen = tmux.screen_with("NO-COLOR-DONE-", LONG);
+    // Only what this last run printed: the lines after its command line.
+    let (_, last_run) = screen
+        .rsplit_once("NO_COLOR=1")
+        .unwrap_or_else(|| panic!("the NO_COLOR=1 command line is not on screen:\n{screen}"));
+    let success = last_run
+        .lines()
+        .find(|l| l.contains("SUCCESS"))
+        .unwrap_or_else(|| panic!("no SUCCESS line:\n{screen}"));
+    assert!(
+        !success.contains("\x1b["),
+        "colour despite NO_COLOR: {success:?}\n{screen}"
+    );
+}
