@@ -376,6 +376,10 @@ impl Emitter {
         self.color
     }
 
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     pub fn emit(&self, event: Event) {
         // `-q` keeps warnings, errors and the lines a script waits for.
         if self.quiet

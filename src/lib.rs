@@ -24,6 +24,7 @@
 //! - [`commands`] maps each command to that work and its exit code.
 //! - [`service`] tells systemd when the daemon is ready and when it stops.
 //! - [`init`] writes a first `greencloud.toml` for the function folders it finds.
+//! - [`progress`] draws an upload's progress bar on a terminal.
 //! - [`manual`] renders shell completions and the man page from [`cli`].
 
 pub mod api;
@@ -38,6 +39,7 @@ pub mod follow;
 pub mod init;
 pub mod manual;
 pub mod pack;
+pub mod progress;
 pub mod rules;
 pub mod serve;
 pub mod service;

@@ -13,6 +13,7 @@ use crate::config::{Config, Function};
 use crate::events::{Emitter, Event};
 use crate::follow;
 use crate::pack::{self, Outcome, Package};
+use crate::progress::UploadBar;
 use crate::rules::RuleSettings;
 use crate::snapshot::{Settings, Snapshot};
 
@@ -138,11 +139,18 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     });
 
     on(Progress::Uploading);
-    let build_id = match ctx
+    let bar = UploadBar::start(&ctx.emitter, &name, bytes);
+    let submitted = ctx
         .client
-        .submit(&req.function.id, &req.function.arch, zip.path())
-        .await
-    {
+        .submit_with_progress(
+            &req.function.id,
+            &req.function.arch,
+            zip.path(),
+            bar.as_ref().map(UploadBar::callback),
+        )
+        .await;
+    drop(bar);
+    let build_id = match submitted {
         Ok(id) => id,
         Err(e) => {
             ctx.emitter

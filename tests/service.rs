@@ -284,4 +284,34 @@ fn colours_on_a_terminal_and_none_in_a_file_or_under_no_color() {
         !success.contains("\x1b["),
         "colour despite NO_COLOR: {success:?}\n{screen}"
     );
+
+    // A zip large enough for the progress bar goes up through the counting stream intact.
+    let big = vec![7u8; 3 << 20];
+    std::fs::write(project.fn_dir("a").join("big.png"), &big).unwrap();
+    tmux.type_line(&format!("{gcwatch} build --force; echo BIG-DONE-$?"));
+    let screen = tmux.screen_with("BIG-DONE-", LONG);
+    assert!(screen.contains("BIG-DONE-0"), "{screen}");
+    let (_, last_run) = screen.rsplit_once("BIG-DONE-$?").unwrap();
+    let submitted = last_run
+        .lines()
+        .find(|l| l.contains("submitted build "))
+        .unwrap_or_else(|| panic!("no submitted line:\n{screen}"));
+    let build_id = submitted
+        .split("submitted build ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let stored = unzip(&emu.zip(build_id));
+    assert_eq!(entry_bytes(&stored, "big.png"), Some(&big[..]), "{screen}");
+    assert!(
+        !last_run.contains("uploading ["),
+        "the bar is cleared once done:\n{screen}"
+    );
+}
+
+fn entry_bytes<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    entries
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, c)| c.as_slice())
 }
