@@ -342,8 +342,14 @@ pub async fn builds(config: Config, args: BuildsArgs, emitter: Emitter) -> i32 {
                 .max()
                 .unwrap_or(8)
                 .max(8);
+            let status_width = page
+                .iter()
+                .map(|b| b.status.as_str().len())
+                .max()
+                .unwrap_or(0)
+                .max(8);
             println!(
-                "{:<24}  {:<width$}  {:<8}  CREATED",
+                "{:<24}  {:<width$}  {:<status_width$}  CREATED",
                 "BUILD", "FUNCTION", "STATUS"
             );
             for b in &page {
@@ -351,7 +357,11 @@ pub async fn builds(config: Config, args: BuildsArgs, emitter: Emitter) -> i32 {
                     "{:<24}  {:<width$}  {}  {}",
                     b.id,
                     name_of(&b.function_id),
-                    paint_status(emitter.color(), &b.status, &format!("{:<8}", b.status)),
+                    paint_status(
+                        emitter.color(),
+                        &b.status,
+                        &format!("{:<status_width$}", b.status.as_str())
+                    ),
                     b.created_at
                 );
             }
