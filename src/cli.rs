@@ -59,6 +59,13 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the local emulator of the GreenCloud builder API
     Serve(ServeArgs),
+    /// Write a commented greencloud.toml here for the given (or found) function folders
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish) to stdout
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -147,4 +154,16 @@ pub struct ServeArgs {
     /// Answer larger uploads with 413
     #[arg(long, default_value_t = 100)]
     pub max_upload_mb: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Function folders [default: the sub-folders, and their sub-folders, that look like functions]
+    pub folders: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
 }

@@ -211,6 +211,19 @@ impl Client {
         arch: &str,
         zip: &Path,
     ) -> Result<String, ApiError> {
+        self.submit_with_progress(function_id, arch, zip, None)
+            .await
+    }
+
+    /// [`Client::submit`], calling `on_sent` with the bytes sent so far as the body goes out
+    /// (from 0 again on a retry).
+    pub async fn submit_with_progress(
+        &self,
+        function_id: &str,
+        arch: &str,
+        zip: &Path,
+        on_sent: Option<SentCallback>,
+    ) -> Result<String, ApiError> {
         let path = format!("/build/{function_id}?arch={arch}");
         let response: SubmitResponse = self
             .with_retries(|| async {
@@ -226,7 +239,7 @@ impl Client {
                     .request(Method::POST, &path)
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, len)
-                    .body(reqwest::Body::from(file));
+                    .body(upload_body(file, on_sent.clone()));
                 self.send_authorized("POST", &path, request).await
             })
             .await?;
@@ -374,6 +387,26 @@ impl Client {
             message: describe_reqwest(&e),
         })
     }
+}
+
+/// Called with the bytes of an upload sent so far.
+pub type SentCallback = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The zip as a streamed body, counting what has been handed to the connection.
+fn upload_body(file: tokio::fs::File, on_sent: Option<SentCallback>) -> reqwest::Body {
+    let Some(on_sent) = on_sent else {
+        return reqwest::Body::from(file);
+    };
+    on_sent(0);
+    let mut sent = 0u64;
+    let stream =
+        futures_util::StreamExt::inspect(tokio_util::io::ReaderStream::new(file), move |chunk| {
+            if let Ok(chunk) = chunk {
+                sent += chunk.len() as u64;
+                on_sent(sent);
+            }
+        });
+    reqwest::Body::wrap_stream(stream)
 }
 
 fn upload_error(zip: &Path, e: std::io::Error) -> ApiError {

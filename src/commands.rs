@@ -14,6 +14,7 @@ use crate::cli::{BuildArgs, BuildsArgs, PackageArgs, StatusArgs, WatchArgs};
 use crate::client::{ApiError, Client, Credentials, RetryPolicy};
 use crate::config::{ApiConfig, Config};
 use crate::daemon::{Connect, Daemon, WatchOptions};
+use crate::events::paint_status;
 use crate::events::{human_bytes, Emitter, Event, LogFormat};
 use crate::pack;
 use crate::serve::{Emulator, ServeOptions};
@@ -418,16 +419,26 @@ pub async fn builds(config: Config, args: BuildsArgs, emitter: Emitter) -> i32 {
                 .max()
                 .unwrap_or(8)
                 .max(8);
+            let status_width = page
+                .iter()
+                .map(|b| b.status.as_str().len())
+                .max()
+                .unwrap_or(0)
+                .max(8);
             println!(
-                "{:<24}  {:<width$}  {:<8}  CREATED",
+                "{:<24}  {:<width$}  {:<status_width$}  CREATED",
                 "BUILD", "FUNCTION", "STATUS"
             );
             for b in &page {
                 println!(
-                    "{:<24}  {:<width$}  {:<8}  {}",
+                    "{:<24}  {:<width$}  {}  {}",
                     b.id,
                     name_of(&b.function_id),
-                    b.status,
+                    paint_status(
+                        emitter.color(),
+                        &b.status,
+                        &format!("{:<status_width$}", b.status.as_str())
+                    ),
                     b.created_at
                 );
             }
@@ -476,11 +487,14 @@ pub async fn status(config: Config, args: StatusArgs, emitter: Emitter) -> i32 {
         LogFormat::Human => {
             println!("build     {}", args.build_id);
             println!("function  {function} ({})", info.function_id);
-            println!("status    {}", info.status);
+            let color = emitter.color();
+            let status = paint_status(color, &info.status, info.status.as_str());
+            println!("status    {status}");
             println!("arch      {}", info.arch.join(", "));
             println!("timeline");
             for step in &info.timeline {
-                println!("  {}  {}", step.time, step.status);
+                let status = paint_status(color, &step.status, step.status.as_str());
+                println!("  {}  {status}", step.time);
             }
             println!("log");
             for line in &info.log {

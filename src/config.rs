@@ -207,7 +207,11 @@ impl Config {
             if !is_object_id(id) {
                 return Err(at(
                     Some(f.id.span()),
-                    format!("function {name:?}: id {id:?} must be 24 hex digits (the GreenCloud function id)"),
+                    if id == crate::init::ID_PLACEHOLDER {
+                        format!("function {name:?}: fill in its id, the GreenCloud function id (24 hex digits), in place of the placeholder")
+                    } else {
+                        format!("function {name:?}: id {id:?} must be 24 hex digits (the GreenCloud function id)")
+                    },
                 ));
             }
             if let Some(other) = ids.insert(id.to_ascii_lowercase(), name) {

@@ -16,6 +16,7 @@ use crate::config::{Config, Function};
 use crate::debounce::{Burst, Debouncer};
 use crate::events::Event;
 use crate::rules::Rules;
+use crate::service::{self, Notifier};
 use crate::ship::{self, Context, Progress, Request, Shipped};
 use crate::snapshot;
 use crate::state::{State, StateStore};
@@ -193,6 +194,7 @@ impl Daemon {
             }
         }
 
+        notify_service(service::Notice::Stopping);
         self.watcher = None;
         self.shutdown(&mut reports, &mut signals).await
     }
@@ -328,7 +330,7 @@ impl Daemon {
             let task = tokio::spawn(async move {
                 let progress_tx = tx.clone();
                 let progress_name = name.clone();
-                ship::follow_build(&ctx, &name, &id, move |p| {
+                ship::follow_build(&ctx, &name, &id, None, move |p| {
                     let _ = progress_tx.send(Report::Progress(progress_name.clone(), p));
                 })
                 .await;
@@ -374,6 +376,7 @@ impl Daemon {
             functions: self.slots.len(),
             files,
         });
+        notify_service(service::Notice::Ready);
         for event in unchanged {
             self.ctx.emitter.emit(event);
         }
@@ -529,6 +532,7 @@ impl Daemon {
             function: name.to_string(),
             paths: burst.paths,
             path: burst.named.first().cloned().unwrap_or_default(),
+            named: burst.named.clone(),
         });
     }
 
@@ -806,6 +810,13 @@ fn new_slot(config: &Config, function: Function) -> Result<Slot, String> {
         phase: Phase::Idle,
         present: true,
     })
+}
+
+/// Tells systemd (when it started us) how the daemon is doing; a failure only costs a warning.
+fn notify_service(notice: service::Notice) {
+    if let Err(e) = Notifier::from_env().notify(notice) {
+        tracing::warn!("cannot send {} to NOTIFY_SOCKET: {e}", notice.as_str());
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -43,6 +43,9 @@ pub enum Event {
         function: String,
         paths: usize,
         path: String,
+        /// The first few paths of the burst, in the order they changed (`path` is the first).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        named: Vec<String>,
     },
     Unchanged {
         function: String,
@@ -77,6 +80,12 @@ pub enum Event {
         from: Option<BuildStatus>,
         to: BuildStatus,
         elapsed_ms: u64,
+        /// On the status that ends a build shipped by this process: the time from the
+        /// start of packaging to the end, and the zip's size.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes: Option<u64>,
     },
     BuildLog {
         function: String,
@@ -171,10 +180,21 @@ impl Event {
             Event::Ready { functions, files } => {
                 format!("ready: watching {functions} function(s), {files} file(s)")
             }
-            Event::Change { paths, path, .. } => match paths {
-                1 => format!("change: {path}"),
-                n => format!("change: {path} and {} more", n - 1),
-            },
+            Event::Change {
+                paths, path, named, ..
+            } => {
+                let shown: Vec<&str> = if named.is_empty() {
+                    vec![path.as_str()]
+                } else {
+                    named.iter().take(SHOWN_PATHS).map(String::as_str).collect()
+                };
+                let more = paths.saturating_sub(shown.len());
+                let list = shown.join(", ");
+                match more {
+                    0 => format!("change: {list}"),
+                    n => format!("change: {list} and {n} more ({paths} paths)"),
+                }
+            }
             Event::Unchanged { hash, ms, .. } => {
                 format!("unchanged {} ({ms} ms)", short_hash(hash))
             }
@@ -205,11 +225,31 @@ impl Event {
                 from,
                 to,
                 elapsed_ms,
+                total_ms,
+                bytes,
                 ..
             } => {
-                let from = from.as_ref().map(BuildStatus::as_str).unwrap_or("—");
+                let from_text = match from {
+                    Some(from) => paint(color, status_color(from), from.as_str()),
+                    None => "—".to_string(),
+                };
                 let to_text = paint(color, status_color(to), to.as_str());
-                format!("{from} → {to_text} ({})", human_ms(*elapsed_ms))
+                let mut line = format!("{from_text} → {to_text} ({})", human_ms(*elapsed_ms));
+                // The build's one-line summary, on the line that ends it.
+                if let (Some(total), Some(bytes)) = (total_ms, bytes) {
+                    let verdict = match to {
+                        BuildStatus::Success => "built",
+                        BuildStatus::Failed => "failed",
+                        _ => "ended",
+                    };
+                    line.push_str(&format!(
+                        " · {} in {}, zip {}",
+                        paint(color, BOLD, verdict),
+                        human_ms(*total),
+                        human_bytes(*bytes)
+                    ));
+                }
+                line
             }
             Event::BuildLog { line, .. } => format!("│ {line}"),
             Event::ConfigReloaded { functions } => {
@@ -235,6 +275,10 @@ const RED: &str = "31";
 const GREEN: &str = "32";
 const YELLOW: &str = "33";
 const CYAN: &str = "36";
+const BOLD: &str = "1";
+
+/// How many of a burst's paths a human `change` line names.
+const SHOWN_PATHS: usize = 3;
 
 fn status_color(status: &BuildStatus) -> &'static str {
     match status {
@@ -243,6 +287,11 @@ fn status_color(status: &BuildStatus) -> &'static str {
         BuildStatus::Pending | BuildStatus::Building => CYAN,
         BuildStatus::Other(_) => YELLOW,
     }
+}
+
+/// `text` coloured as `status` is in event lines (when `color`); pad before painting.
+pub fn paint_status(color: bool, status: &BuildStatus, text: &str) -> String {
+    paint(color, status_color(status), text)
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
@@ -327,6 +376,10 @@ impl Emitter {
         self.color
     }
 
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     pub fn emit(&self, event: Event) {
         // `-q` keeps warnings, errors and the lines a script waits for.
         if self.quiet
@@ -372,6 +425,8 @@ mod tests {
                     from: None,
                     to: BuildStatus::Pending,
                     elapsed_ms: 5,
+                    total_ms: None,
+                    bytes: None,
                 },
                 r#"{"ts":"2026-01-02T03:04:05.678Z","level":"info","event":"status","function":"f","build_id":"b","from":null,"to":"PENDING","elapsed_ms":5}"#,
             ),
@@ -398,12 +453,55 @@ mod tests {
             from: Some(BuildStatus::Pending),
             to: BuildStatus::Building,
             elapsed_ms: 1500,
+            total_ms: None,
+            bytes: None,
         }
         .to_human(ts, false);
         assert!(line.contains("hello"), "{line}");
         assert!(line.contains("bbdf9aa9"), "{line}");
         assert!(line.contains("PENDING → BUILDING (1.5 s)"), "{line}");
         assert!(!line.contains('\x1b'), "{line}");
+    }
+
+    #[test]
+    fn change_lines_name_the_first_paths_and_count_the_rest() {
+        let change = |paths: usize, named: &[&str]| {
+            Event::Change {
+                function: "f".into(),
+                paths,
+                path: named[0].to_string(),
+                named: named.iter().map(|s| s.to_string()).collect(),
+            }
+            .to_human(Local::now(), false)
+        };
+        assert!(change(1, &["a.py"]).ends_with("change: a.py"));
+        assert!(change(2, &["a.py", "b.py"]).ends_with("change: a.py, b.py"));
+        let many = change(9, &["a", "b", "c", "d", "e"]);
+        assert!(
+            many.ends_with("change: a, b, c and 6 more (9 paths)"),
+            "{many}"
+        );
+    }
+
+    #[test]
+    fn the_final_status_carries_a_summary_and_colours_only_when_asked() {
+        let end = Event::Status {
+            function: "hello".into(),
+            build_id: "66787d8f694aa083bbdf9aa9".into(),
+            from: Some(BuildStatus::Building),
+            to: BuildStatus::Success,
+            elapsed_ms: 2500,
+            total_ms: Some(3100),
+            bytes: Some(1536),
+        };
+        let plain = end.to_human(Local::now(), false);
+        assert!(
+            plain.ends_with("BUILDING → SUCCESS (2.5 s) · built in 3.1 s, zip 1.5 KiB"),
+            "{plain}"
+        );
+        let painted = end.to_human(Local::now(), true);
+        assert!(painted.contains("\x1b[32mSUCCESS\x1b[0m"), "{painted:?}");
+        assert!(painted.contains("\x1b[36mBUILDING\x1b[0m"), "{painted:?}");
     }
 
     #[test]

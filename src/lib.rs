@@ -22,6 +22,10 @@
 //! - [`ship`] runs one function through snapshot → compare → zip → submit → follow.
 //! - [`daemon`] is the orchestrator: it creates every channel and spawns every task.
 //! - [`commands`] maps each command to that work and its exit code.
+//! - [`service`] tells systemd when the daemon is ready and when it stops.
+//! - [`init`] writes a first `greencloud.toml` for the function folders it finds.
+//! - [`progress`] draws an upload's progress bar on a terminal.
+//! - [`manual`] renders shell completions and the man page from [`cli`].
 
 pub mod api;
 pub mod cli;
@@ -32,9 +36,13 @@ pub mod daemon;
 pub mod debounce;
 pub mod events;
 pub mod follow;
+pub mod init;
+pub mod manual;
 pub mod pack;
+pub mod progress;
 pub mod rules;
 pub mod serve;
+pub mod service;
 
 pub mod ship;
 pub mod snapshot;

@@ -1,4 +1,5 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,15 +12,12 @@ use gcwatch::events::{Emitter, Event};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
-    let color = match cli.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    init_tracing(
+        cli.verbose,
+        cli.quiet,
+        use_color(cli.color, std::io::stderr().is_terminal()),
+    );
+    let color = use_color(cli.color, std::io::stdout().is_terminal());
     let emitter = Emitter::stdout(cli.log_format, color, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,6 +36,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, emitter: Emitter) -> i32 {
+    if let Some(code) = run_without_config(&cli, &emitter) {
+        return code;
+    }
     if let Command::Serve(args) = &cli.command {
         return match gcwatch::serve::run(args, &emitter).await {
             Ok(()) => exit::OK,
@@ -60,8 +61,46 @@ async fn run(cli: Cli, emitter: Emitter) -> i32 {
         Command::Package(args) => commands::package(&config, &args, &emitter),
         Command::Builds(args) => commands::builds(config, args, emitter).await,
         Command::Status(args) => commands::status(config, args, emitter).await,
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// The commands that need no config: `init` writes one, the others only describe gcwatch.
+fn run_without_config(cli: &Cli, emitter: &Emitter) -> Option<i32> {
+    let mut stdout = std::io::stdout().lock();
+    let code = match &cli.command {
+        Command::Init(args) => {
+            let target = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("greencloud.toml"));
+            match gcwatch::init::run(&target, &args.folders) {
+                Ok(report) => {
+                    let _ = writeln!(stdout, "{report}");
+                    exit::OK
+                }
+                Err(message) => {
+                    emitter.emit(Event::error(None, message));
+                    exit::BAD_INPUT
+                }
+            }
+        }
+        Command::Completions(args) => {
+            gcwatch::manual::completions(args.shell, &mut stdout);
+            exit::OK
+        }
+        Command::Man => match gcwatch::manual::man_page(&mut stdout) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("gcwatch: cannot write the man page: {e}");
+                exit::BAD_INPUT
+            }
+        },
+        _ => return None,
+    };
+    Some(code)
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -71,8 +110,17 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     Config::load(&file).map_err(|e| e.to_string())
 }
 
+/// Colour for a stream: as `--color` says, or in `auto` only on a terminal without `NO_COLOR`.
+fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Diagnostics go to stderr, so that stdout carries event lines only.
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, color: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -86,6 +134,6 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(color)
         .init();
 }

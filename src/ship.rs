@@ -15,6 +15,7 @@ use crate::config::{Config, Function};
 use crate::events::{Emitter, Event};
 use crate::follow;
 use crate::pack::{self, Outcome, Package};
+use crate::progress::UploadBar;
 use crate::rules::RuleSettings;
 use crate::snapshot::{Settings, Snapshot};
 
@@ -138,11 +139,18 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     });
 
     on(Progress::Uploading);
-    let build_id = match ctx
+    let bar = UploadBar::start(&ctx.emitter, &name, bytes);
+    let submitted = ctx
         .client
-        .submit(&req.function.id, &req.function.arch, zip.path())
-        .await
-    {
+        .submit_with_progress(
+            &req.function.id,
+            &req.function.arch,
+            zip.path(),
+            bar.as_ref().map(UploadBar::callback),
+        )
+        .await;
+    drop(bar);
+    let build_id = match submitted {
         Ok(id) => id,
         Err(e) => {
             ctx.emitter
@@ -165,14 +173,16 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     if !req.wait {
         return Shipped::Submitted;
     }
-    follow_build(ctx, &name, &build_id, on).await
+    follow_build(ctx, &name, &build_id, Some((started, bytes)), on).await
 }
 
 /// Follows a submitted build to its end, reporting each status and, on FAILED, the log.
+/// `shipped` (when packaging started, the zip's size) adds a summary to the final status.
 pub async fn follow_build(
     ctx: &Context,
     name: &str,
     build_id: &str,
+    shipped: Option<(Instant, u64)>,
     on: impl Fn(Progress),
 ) -> Shipped {
     let outcome = follow::follow(
@@ -185,12 +195,15 @@ pub async fn follow_build(
                 build_id: build_id.to_string(),
                 status: t.to.clone(),
             });
+            let summary = shipped.filter(|_| t.to.is_final());
             ctx.emitter.emit(Event::Status {
                 function: name.to_string(),
                 build_id: build_id.to_string(),
                 from: t.from,
                 to: t.to,
                 elapsed_ms: t.elapsed_ms,
+                total_ms: summary.map(|(started, _)| started.elapsed().as_millis() as u64),
+                bytes: summary.map(|(_, bytes)| bytes),
             });
         },
     )
