@@ -28,6 +28,9 @@ pub enum ApiError {
     Unreachable { url: String, message: String },
     #[error("authentication failed: {message}")]
     Auth { message: String },
+    /// A 401 not yet acted on: the retry loop renews the token once, then reports [`ApiError::Auth`].
+    #[error("{what} answered 401: {message}")]
+    Unauthorized { what: String, message: String },
     #[error("{method} {path} answered {status}: {message}")]
     Http {
         method: String,
@@ -264,15 +267,31 @@ impl Client {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
+    /// Runs one request until it succeeds, retrying transient failures with backoff, and
+    /// renewing the token from the API key once on a 401. `attempt_once` builds the request
+    /// anew each time, so that a body (an upload) is read again from its start.
     async fn with_retries<T, F, Fut>(&self, mut attempt_once: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
         let mut attempt = 1;
+        let mut renewed = false;
         loop {
             match attempt_once().await {
                 Ok(v) => return Ok(v),
+                Err(ApiError::Unauthorized { what, message }) => {
+                    if renewed || self.credentials.api_key.is_none() {
+                        let with = if renewed { " with a renewed token" } else { "" };
+                        return Err(ApiError::Auth {
+                            message: format!("{what} was refused{with} (401: {message})"),
+                        });
+                    }
+                    tracing::debug!("401 from {what}; renewing the token from the API key");
+                    renewed = true;
+                    // The next attempt exchanges the key again, with the retries of any attempt.
+                    self.token.lock().await.value = None;
+                }
                 Err(e) if e.is_transient() && self.retry.attempts.is_none_or(|n| attempt < n) => {
                     let retry_after = match &e {
                         ApiError::Http { retry_after, .. } => *retry_after,
@@ -291,39 +310,22 @@ impl Client {
         }
     }
 
-    /// Sends with the current token; on 401, renews the token once from the API key and
-    /// sends again, then reports.
+    /// Sends with the current token and reads the JSON answer; a 401 is
+    /// [`ApiError::Unauthorized`], for [`Client::with_retries`] to act on.
     async fn send_authorized<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
-        let retry_copy = request.try_clone();
-        let token = self.current_token(false).await?;
-        let response = self
-            .send(request.header(AUTHORIZATION, self.authorization(&token)?))
-            .await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return read_json(method, path, response).await;
-        }
-        let refused = error_message(response).await;
-        let (Some(request), Some(_)) = (retry_copy, self.credentials.api_key.as_ref()) else {
-            return Err(ApiError::Auth {
-                message: format!("{method} {path} was refused (401: {refused})"),
-            });
-        };
-        tracing::debug!("401 from {path}; renewing the token from the API key");
-        let token = self.current_token(true).await?;
+        let token = self.current_token().await?;
         let response = self
             .send(request.header(AUTHORIZATION, self.authorization(&token)?))
             .await?;
         if response.status() == StatusCode::UNAUTHORIZED {
-            let refused = error_message(response).await;
-            return Err(ApiError::Auth {
-                message: format!(
-                    "{method} {path} was refused with a renewed token (401: {refused})"
-                ),
+            return Err(ApiError::Unauthorized {
+                what: format!("{method} {path}"),
+                message: error_message(response).await,
             });
         }
         read_json(method, path, response).await
@@ -343,11 +345,11 @@ impl Client {
     }
 
     /// The token to send: the given one, or one from the key exchange, renewed when it is
-    /// about to expire or when `renew` asks for it.
-    async fn current_token(&self, renew: bool) -> Result<String, ApiError> {
+    /// about to expire or was dropped after a 401.
+    async fn current_token(&self) -> Result<String, ApiError> {
         let mut token = self.token.lock().await;
         let expired = token.renew_at.is_some_and(|at| Instant::now() >= at);
-        if let (Some(value), false, false) = (&token.value, renew, expired) {
+        if let (Some(value), false) = (&token.value, expired) {
             return Ok(value.clone());
         }
         let Some(key) = &self.credentials.api_key else {
