@@ -147,4 +147,50 @@ pub struct ServeArgs {
     /// Answer larger uploads with 413
     #[arg(long, default_value_t = 100)]
     pub max_upload_mb: u64,
+    /// Tokens issued by the key exchange expire after this many seconds
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+    /// Answer this share of requests (0.0 to 1.0) with 503, before their handler runs
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate, help_heading = "Faults on purpose")]
+    pub fail_rate: f64,
+    /// Delay every answer by this many milliseconds
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Faults on purpose"
+    )]
+    pub latency_ms: u64,
+    /// Seed the choice of failed requests, so that a run repeats [default: from entropy]
+    #[arg(long, value_name = "N", help_heading = "Faults on purpose")]
+    pub seed: Option<u64>,
+    /// Answer every Nth request (2, 4, 6... for N = 2) with 429
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
+    pub rate_limit_every: Option<u64>,
+    /// Send `Retry-After: S` with those 429s [default: no Retry-After]
+    #[arg(
+        long,
+        value_name = "S",
+        requires = "rate_limit_every",
+        help_heading = "Faults on purpose"
+    )]
+    pub retry_after_secs: Option<u64>,
+    /// Cut the connection of every Nth build upload while its body is read: no answer, nothing stored
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
+    pub reset_upload_every: Option<u64>,
+    /// Answer every Nth request with an HTML page and 502, as a broken proxy would
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
+    pub garbage_every: Option<u64>,
+}
+
+/// A share from 0.0 to 1.0.
+fn parse_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number from 0.0 to 1.0, got {value:?}"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("expected a number from 0.0 to 1.0, got {value}"))
+    }
 }

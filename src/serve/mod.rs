@@ -14,7 +14,9 @@
 mod auth;
 mod builder;
 mod command;
+mod conn;
 mod disk;
+mod faults;
 mod http;
 mod ids;
 mod record;
@@ -40,10 +42,14 @@ use crate::cli::ServeArgs;
 use crate::events::{Emitter, Event};
 
 use auth::Credentials;
+use conn::{CuttableListener, Cutter};
 use disk::DataDir;
+use faults::FaultPlan;
 use ids::IdGen;
 use record::BuildRecord;
 use store::Store;
+
+pub use faults::FaultSettings;
 
 /// How long a shutdown waits for open connections before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -64,6 +70,10 @@ pub struct ServeOptions {
     pub build_cmd: Option<String>,
     /// Larger uploads get 413.
     pub max_upload_bytes: u64,
+    /// How long a token issued by the key exchange is let through.
+    pub token_lifetime: Duration,
+    /// Failures on purpose; the default injects none.
+    pub faults: FaultSettings,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +87,8 @@ impl Default for ServeOptions {
             build_delay: Duration::from_millis(300),
             build_cmd: None,
             max_upload_bytes: 100 << 20,
+            token_lifetime: auth::TOKEN_LIFETIME,
+            faults: FaultSettings::default(),
         }
     }
 }
@@ -92,6 +104,16 @@ impl From<&ServeArgs> for ServeOptions {
             build_cmd: args.build_cmd.clone(),
             // "MB" as the client's max_zip_mb means it: MiB.
             max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
+            token_lifetime: Duration::from_secs(args.token_ttl_secs),
+            faults: FaultSettings {
+                fail_rate: args.fail_rate,
+                latency: Duration::from_millis(args.latency_ms),
+                seed: args.seed,
+                rate_limit_every: args.rate_limit_every,
+                retry_after_secs: args.retry_after_secs,
+                reset_upload_every: args.reset_upload_every,
+                garbage_every: args.garbage_every,
+            },
         }
     }
 }
@@ -182,7 +204,19 @@ impl Emulator {
             build_cmd: opts.build_cmd.clone(),
             max_upload_bytes: opts.max_upload_bytes,
             store: Mutex::new(Store::new(records, IdGen::new())),
-            credentials: Mutex::new(Credentials::new(opts.api_keys.clone(), opts.tokens.clone())),
+            credentials: Mutex::new(Credentials::new(
+                opts.api_keys.clone(),
+                opts.tokens.clone(),
+                opts.token_lifetime,
+            )),
+            faults: opts.faults.any().then(|| {
+                if let Some(seed) = opts.faults.seed {
+                    tracing::info!(seed, "injecting faults");
+                } else {
+                    tracing::info!("injecting faults, seeded from entropy");
+                }
+                Mutex::new(FaultPlan::new(opts.faults.clone()))
+            }),
             builds: Mutex::new(JoinSet::new()),
         });
         let unfinished = lock(&shared.store).unfinished();
@@ -195,11 +229,14 @@ impl Emulator {
         let app = http::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .into_future(),
+            axum::serve(
+                CuttableListener(listener),
+                app.into_make_service_with_connect_info::<Cutter>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
         );
         Ok(Emulator {
             url: base_url(addr),
@@ -315,6 +352,8 @@ struct Shared {
     max_upload_bytes: u64,
     store: Mutex<Store>,
     credentials: Mutex<Credentials>,
+    /// `None` when no fault flag was given.
+    faults: Option<Mutex<FaultPlan>>,
     builds: Mutex<JoinSet<()>>,
 }
 
