@@ -12,7 +12,7 @@ pub struct FaultSettings {
     pub fail_rate: f64,
     /// Added before each answer.
     pub latency: Duration,
-    /// Seeds the PRNG behind `fail_rate`; `None` seeds it from entropy.
+    /// Seeds the PRNG behind `fail_rate`; `None` draws a seed from entropy.
     pub seed: Option<u64>,
     /// Every Nth request (counted over all requests) is answered 429.
     pub rate_limit_every: Option<u64>,
@@ -81,17 +81,14 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
-    /// A plan seeded with `settings.seed`, or from entropy without one.
-    pub fn new(settings: FaultSettings) -> FaultPlan {
-        let rng = match settings.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
-        };
+    /// A plan whose PRNG starts from `seed`: `settings.seed`, or one drawn
+    /// by the caller, who can then say which it was.
+    pub fn new(settings: FaultSettings, seed: u64) -> FaultPlan {
         FaultPlan {
             settings,
             requests: 0,
             uploads: 0,
-            rng,
+            rng: StdRng::seed_from_u64(seed),
         }
     }
 
@@ -131,10 +128,7 @@ mod tests {
     use RequestKind::{Other, Upload};
 
     fn plan(settings: FaultSettings) -> FaultPlan {
-        FaultPlan::new(FaultSettings {
-            seed: Some(1),
-            ..settings
-        })
+        FaultPlan::new(settings, 1)
     }
 
     const R: Option<Fault> = Some(Fault::RateLimited {
@@ -249,7 +243,7 @@ mod tests {
             ..Default::default()
         };
         let run = || {
-            let mut plan = FaultPlan::new(settings.clone());
+            let mut plan = FaultPlan::new(settings.clone(), 7);
             (0..1000)
                 .map(|_| plan.decide(Other) == U)
                 .collect::<Vec<_>>()

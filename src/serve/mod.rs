@@ -3,13 +3,13 @@
 //! # Layout
 //!
 //! ```text
-//! request ─► http (routes, token check) ─► store (records) ─► disk (builds/<id>.zip, .json)
-//!                                     └─► builder (one task per build) ─► upload (check, unpack) ─► command (--build-cmd)
+//! conn (cuttable) ─► request ─► faults (--fail-rate, ...) ─► http (routes, token check) ─► store (records) ─► disk (builds/<id>.zip, .json)
+//!                                                                                  └─► builder (one task per build) ─► upload (check, unpack) ─► command (--build-cmd)
 //! ```
 //!
-//! The pure cores are `ids`, `auth`, `record`, `store` and the checks of
-//! `upload`; `http`, `builder`, `command` and `disk` are the shells that do
-//! the I/O.
+//! The pure cores are `ids`, `auth`, `faults`, `record`, `store` and the
+//! checks of `upload`; `http`, `conn`, `builder`, `command` and `disk` are the
+//! shells that do the I/O.
 
 mod auth;
 mod builder;
@@ -210,12 +210,11 @@ impl Emulator {
                 opts.token_lifetime,
             )),
             faults: opts.faults.any().then(|| {
-                if let Some(seed) = opts.faults.seed {
-                    tracing::info!(seed, "injecting faults");
-                } else {
-                    tracing::info!("injecting faults, seeded from entropy");
-                }
-                Mutex::new(FaultPlan::new(opts.faults.clone()))
+                // A seed drawn here is still logged, so that `--seed` can
+                // repeat a run that showed something.
+                let seed = opts.faults.seed.unwrap_or_else(rand::random);
+                tracing::info!(seed, "injecting faults");
+                Mutex::new(FaultPlan::new(opts.faults.clone(), seed))
             }),
             builds: Mutex::new(JoinSet::new()),
         });
@@ -446,5 +445,49 @@ mod tests {
         assert_eq!(opts.addr, "127.0.0.1:8787".parse().unwrap());
         assert_eq!(opts.max_upload_bytes, 2 << 20);
         assert_eq!(opts.build_delay, Duration::from_millis(50));
+        assert_eq!(opts.token_lifetime, Duration::from_secs(3600));
+        assert!(!opts.faults.any());
+    }
+
+    #[test]
+    fn fault_options_from_flags() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from([
+            "gcwatch",
+            "serve",
+            "--fail-rate",
+            "0.25",
+            "--latency-ms",
+            "40",
+            "--seed",
+            "9",
+            "--token-ttl-secs",
+            "2",
+            "--rate-limit-every",
+            "3",
+            "--retry-after-secs",
+            "5",
+            "--reset-upload-every",
+            "4",
+            "--garbage-every",
+            "6",
+        ]);
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let opts = ServeOptions::from(&args);
+        assert_eq!(opts.token_lifetime, Duration::from_secs(2));
+        assert_eq!(
+            opts.faults,
+            FaultSettings {
+                fail_rate: 0.25,
+                latency: Duration::from_millis(40),
+                seed: Some(9),
+                rate_limit_every: Some(3),
+                retry_after_secs: Some(5),
+                reset_upload_every: Some(4),
+                garbage_every: Some(6),
+            }
+        );
     }
 }
