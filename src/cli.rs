@@ -150,6 +150,14 @@ pub struct ServeArgs {
     /// Tokens issued by the key exchange expire after this many seconds
     #[arg(long, value_name = "N", default_value_t = 3600)]
     pub token_ttl_secs: u64,
+    /// Failures on purpose (boxed: they would make `serve` the one large command)
+    #[command(flatten)]
+    pub faults: Box<FaultArgs>,
+}
+
+/// `gcwatch serve`'s flags that misbehave on purpose.
+#[derive(Debug, Clone, Args)]
+pub struct FaultArgs {
     /// Answer this share of requests (0.0 to 1.0) with 503, before their handler runs
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate, help_heading = "Faults on purpose")]
     pub fail_rate: f64,
@@ -181,6 +189,22 @@ pub struct ServeArgs {
     /// Answer every Nth request with an HTML page and 502, as a broken proxy would
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
     pub garbage_every: Option<u64>,
+    /// Builds leave PENDING for STATUS and never end: BUILDING, or a status gcwatch does not know (e.g. QUEUED_REMOTE)
+    #[arg(long, value_name = "STATUS", value_parser = parse_held_status, help_heading = "Faults on purpose")]
+    pub hold_builds_in: Option<String>,
+}
+
+/// A status a build can be held in: any but PENDING, SUCCESS and FAILED.
+fn parse_held_status(value: &str) -> Result<String, String> {
+    match value {
+        "PENDING" | "SUCCESS" | "FAILED" => Err(format!(
+            "{value} is not a status to hold builds in; use BUILDING or one gcwatch does not know"
+        )),
+        _ if value.is_empty() || value.contains(char::is_whitespace) => Err(format!(
+            "expected a status word such as BUILDING or QUEUED_REMOTE, got {value:?}"
+        )),
+        _ => Ok(value.to_string()),
+    }
 }
 
 /// A share from 0.0 to 1.0.

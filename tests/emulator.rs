@@ -725,6 +725,8 @@ fn fault_flags_out_of_range_are_refused() {
         &["--fail-rate", "NaN"],
         &["--rate-limit-every", "0"],
         &["--retry-after-secs", "3"],
+        &["--hold-builds-in", "SUCCESS"],
+        &["--hold-builds-in", ""],
     ] {
         let output = std::process::Command::new(common::BIN)
             .args(["serve", "--addr", "127.0.0.1:0"])
@@ -733,5 +735,32 @@ fn fault_flags_out_of_range_are_refused() {
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{flags:?}");
         assert!(!output.stderr.is_empty(), "{flags:?}");
+    }
+}
+
+#[test]
+fn held_builds_stay_in_the_status_given() {
+    for held in ["QUEUED_REMOTE", "BUILDING"] {
+        let emu = Emu::start(&["--hold-builds-in", held]);
+        let api = emu.api();
+        let id = api.submit(F1, zip_of(&[("main.go", "package main")]));
+        let info = common::poll_until(common::PATIENCE, || {
+            let info = api.build(&id);
+            if info
+                .log
+                .iter()
+                .any(|line| line.contains("--hold-builds-in"))
+            {
+                Ok(info)
+            } else {
+                Err(format!("{info:?}"))
+            }
+        });
+        assert_eq!(info.status, BuildStatus::from(held));
+        assert_eq!(
+            statuses(&info),
+            vec![BuildStatus::Pending, BuildStatus::from(held)]
+        );
+        assert!(!info.status.is_final());
     }
 }

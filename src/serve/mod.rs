@@ -74,6 +74,8 @@ pub struct ServeOptions {
     pub token_lifetime: Duration,
     /// Failures on purpose; the default injects none.
     pub faults: FaultSettings,
+    /// Builds leave PENDING for this status and never end.
+    pub hold_in: Option<BuildStatus>,
 }
 
 impl Default for ServeOptions {
@@ -89,6 +91,7 @@ impl Default for ServeOptions {
             max_upload_bytes: 100 << 20,
             token_lifetime: auth::TOKEN_LIFETIME,
             faults: FaultSettings::default(),
+            hold_in: None,
         }
     }
 }
@@ -106,14 +109,15 @@ impl From<&ServeArgs> for ServeOptions {
             max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
             token_lifetime: Duration::from_secs(args.token_ttl_secs),
             faults: FaultSettings {
-                fail_rate: args.fail_rate,
-                latency: Duration::from_millis(args.latency_ms),
-                seed: args.seed,
-                rate_limit_every: args.rate_limit_every,
-                retry_after_secs: args.retry_after_secs,
-                reset_upload_every: args.reset_upload_every,
-                garbage_every: args.garbage_every,
+                fail_rate: args.faults.fail_rate,
+                latency: Duration::from_millis(args.faults.latency_ms),
+                seed: args.faults.seed,
+                rate_limit_every: args.faults.rate_limit_every,
+                retry_after_secs: args.faults.retry_after_secs,
+                reset_upload_every: args.faults.reset_upload_every,
+                garbage_every: args.faults.garbage_every,
             },
+            hold_in: args.faults.hold_builds_in.as_deref().map(BuildStatus::from),
         }
     }
 }
@@ -203,6 +207,7 @@ impl Emulator {
             build_delay: opts.build_delay,
             build_cmd: opts.build_cmd.clone(),
             max_upload_bytes: opts.max_upload_bytes,
+            hold_in: opts.hold_in.clone(),
             store: Mutex::new(Store::new(records, IdGen::new())),
             credentials: Mutex::new(Credentials::new(
                 opts.api_keys.clone(),
@@ -349,6 +354,7 @@ struct Shared {
     build_delay: Duration,
     build_cmd: Option<String>,
     max_upload_bytes: u64,
+    hold_in: Option<BuildStatus>,
     store: Mutex<Store>,
     credentials: Mutex<Credentials>,
     /// `None` when no fault flag was given.
