@@ -157,40 +157,31 @@ pub struct ServeArgs {
 
 /// `gcwatch serve`'s flags that misbehave on purpose.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Faults on purpose")]
 pub struct FaultArgs {
     /// Answer this share of requests (0.0 to 1.0) with 503, before their handler runs
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate, help_heading = "Faults on purpose")]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub fail_rate: f64,
     /// Delay every answer by this many milliseconds
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 0,
-        help_heading = "Faults on purpose"
-    )]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub latency_ms: u64,
     /// Seed the choice of failed requests, so that a run repeats [default: from entropy]
-    #[arg(long, value_name = "N", help_heading = "Faults on purpose")]
+    #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// Answer every Nth request (2, 4, 6... for N = 2) with 429
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub rate_limit_every: Option<u64>,
     /// Send `Retry-After: S` with those 429s [default: no Retry-After]
-    #[arg(
-        long,
-        value_name = "S",
-        requires = "rate_limit_every",
-        help_heading = "Faults on purpose"
-    )]
+    #[arg(long, value_name = "S", requires = "rate_limit_every")]
     pub retry_after_secs: Option<u64>,
     /// Cut the connection of every Nth build upload while its body is read: no answer, nothing stored
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub reset_upload_every: Option<u64>,
     /// Answer every Nth request with an HTML page and 502, as a broken proxy would
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Faults on purpose")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub garbage_every: Option<u64>,
     /// Builds leave PENDING for STATUS and never end: BUILDING, or a status gcwatch does not know (e.g. QUEUED_REMOTE)
-    #[arg(long, value_name = "STATUS", value_parser = parse_held_status, help_heading = "Faults on purpose")]
+    #[arg(long, value_name = "STATUS", value_parser = parse_held_status)]
     pub hold_builds_in: Option<String>,
 }
 

@@ -141,7 +141,11 @@ async fn inject_faults(
     let Some(faults) = &shared.faults else {
         return next.run(request).await;
     };
-    let kind = if request.method() == Method::POST && request.uri().path().starts_with("/v1/build/")
+    let path = request.uri().path();
+    // POST on the list route is a 405, not an upload.
+    let kind = if request.method() == Method::POST
+        && path.starts_with("/v1/build/")
+        && path != "/v1/build/list"
     {
         RequestKind::Upload
     } else {
