@@ -154,6 +154,67 @@ pub struct ServeArgs {
     /// Answer larger uploads with 413
     #[arg(long, default_value_t = 100)]
     pub max_upload_mb: u64,
+    /// Tokens issued by the key exchange expire after this many seconds
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+    /// Failures on purpose (boxed: they would make `serve` the one large command)
+    #[command(flatten)]
+    pub faults: Box<FaultArgs>,
+}
+
+/// `gcwatch serve`'s flags that misbehave on purpose.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Faults on purpose")]
+pub struct FaultArgs {
+    /// Answer this share of requests (0.0 to 1.0) with 503, before their handler runs
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub fail_rate: f64,
+    /// Delay every answer by this many milliseconds
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Seed the choice of failed requests, so that a run repeats [default: from entropy]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Answer every Nth request (2, 4, 6... for N = 2) with 429
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_limit_every: Option<u64>,
+    /// Send `Retry-After: S` with those 429s [default: no Retry-After]
+    #[arg(long, value_name = "S", requires = "rate_limit_every")]
+    pub retry_after_secs: Option<u64>,
+    /// Cut the connection of every Nth build upload while its body is read: no answer, nothing stored
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub reset_upload_every: Option<u64>,
+    /// Answer every Nth request with an HTML page and 502, as a broken proxy would
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub garbage_every: Option<u64>,
+    /// Builds leave PENDING for STATUS and never end: BUILDING, or a status gcwatch does not know (e.g. QUEUED_REMOTE)
+    #[arg(long, value_name = "STATUS", value_parser = parse_held_status)]
+    pub hold_builds_in: Option<String>,
+}
+
+/// A status a build can be held in: any but PENDING, SUCCESS and FAILED.
+fn parse_held_status(value: &str) -> Result<String, String> {
+    match value {
+        "PENDING" | "SUCCESS" | "FAILED" => Err(format!(
+            "{value} is not a status to hold builds in; use BUILDING or one gcwatch does not know"
+        )),
+        _ if value.is_empty() || value.contains(char::is_whitespace) => Err(format!(
+            "expected a status word such as BUILDING or QUEUED_REMOTE, got {value:?}"
+        )),
+        _ => Ok(value.to_string()),
+    }
+}
+
+/// A share from 0.0 to 1.0.
+fn parse_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number from 0.0 to 1.0, got {value:?}"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("expected a number from 0.0 to 1.0, got {value}"))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod common;
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use gcwatch::api::{is_object_id, BuildStatus};
@@ -547,4 +548,219 @@ fn a_busy_address_exits_2_with_a_clear_error() {
         out.contains("error: cannot listen on") && out.contains(&addr),
         "{out}{stderr}"
     );
+}
+
+/// The status codes of `n` list requests in a row.
+fn list_codes(api: &Api, n: usize) -> Vec<u16> {
+    (0..n)
+        .map(|_| api.get("/build/list").status().as_u16())
+        .collect()
+}
+
+#[test]
+fn with_fail_rate_1_every_request_gets_503_json() {
+    let emu = Emu::start(&["--fail-rate", "1"]);
+    let api = emu.api();
+    let zip = zip_of(&[("main.go", "package main")]);
+    let responses = [
+        api.get("/build/list"),
+        api.get("/build/66787c5e84809f8a29ddc2f7"),
+        api.exchange("any key"),
+        api.post(
+            &format!("/build/{F1}?arch=amd64"),
+            Some("application/octet-stream"),
+            zip,
+        ),
+        api.get("/no/such/route"),
+    ];
+    for response in responses {
+        let content_type = response.headers()["content-type"].clone();
+        assert_eq!(content_type, "application/json");
+        let (status, error) = error_of(response);
+        assert_eq!(status, 503, "{error}");
+    }
+    // The upload was refused before its handler ran: nothing is stored.
+    let stored = fs::read_dir(emu.data_dir.join("builds")).unwrap().count();
+    assert_eq!(stored, 0, "{}", common::listing(&emu.data_dir));
+}
+
+#[test]
+fn a_seed_repeats_the_same_failures() {
+    let flags = ["--fail-rate", "0.3", "--seed", "7"];
+    let first = list_codes(&Emu::start(&flags).api(), 50);
+    let second = list_codes(&Emu::start(&flags).api(), 50);
+    assert_eq!(first, second);
+    assert!(
+        first.iter().all(|code| [200, 503].contains(code)),
+        "{first:?}"
+    );
+    let failed = first.iter().filter(|code| **code == 503).count();
+    assert!((8..=22).contains(&failed), "{failed} of 50: {first:?}");
+}
+
+#[test]
+fn latency_delays_every_answer() {
+    let emu = Emu::start(&["--latency-ms", "300"]);
+    let api = emu.api();
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(api.get("/build/list").status(), 200);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+    }
+}
+
+#[test]
+fn an_issued_token_expires_after_token_ttl_secs() {
+    let emu = Emu::start(&["--api-key", "k", "--token-ttl-secs", "1"]);
+    let anonymous = Api::new(&emu.url, None);
+    let response = anonymous.exchange("k");
+    let issued = Instant::now();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["expiresIn"], 1, "{body}");
+    let token = body["accessToken"].as_str().unwrap();
+    let api = anonymous.with_header(Some(&format!("Bearer {token}")));
+    assert_eq!(api.get("/build/list").status(), 200);
+
+    let refused = common::poll_until(Duration::from_secs(5), || {
+        let response = api.get("/build/list");
+        match response.status().as_u16() {
+            401 => Ok(response),
+            other => Err(format!("status {other}")),
+        }
+    });
+    assert!(issued.elapsed() >= Duration::from_millis(900));
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    assert!(!error_of(refused).1.is_empty());
+    // A new exchange gives a token that works again.
+    assert_eq!(anonymous.exchange("k").status(), 200);
+}
+
+#[test]
+fn every_nth_request_gets_429_with_retry_after_when_asked() {
+    let emu = Emu::start(&["--rate-limit-every", "2", "--retry-after-secs", "3"]);
+    let api = emu.api();
+    for n in 1..=6 {
+        let response = api.get("/build/list");
+        if n % 2 == 0 {
+            assert_eq!(response.headers()["retry-after"], "3", "request {n}");
+            assert_eq!(error_of(response).0, 429, "request {n}");
+        } else {
+            assert_eq!(response.status(), 200, "request {n}");
+        }
+    }
+
+    let emu = Emu::start(&["--rate-limit-every", "3"]);
+    let api = emu.api();
+    assert_eq!(list_codes(&api, 6), [200, 200, 429, 200, 200, 429]);
+    let response = api.get("/build/list");
+    assert_eq!(response.status(), 200);
+    let response = api.get("/build/list");
+    assert_eq!(response.status(), 200);
+    let response = api.get("/build/list");
+    assert!(response.headers().get("retry-after").is_none());
+    assert_eq!(error_of(response).0, 429);
+}
+
+#[test]
+fn a_reset_upload_gets_no_answer_and_stores_nothing() {
+    let emu = Emu::start(&["--reset-upload-every", "2"]);
+    let api = emu.api();
+    let path = format!("/build/{F1}?arch=amd64");
+    let first = api.submit(F1, zip_of(&[("main.go", "package main")]));
+
+    // Large enough that the cut comes while the body is still coming.
+    let big = vec![b'x'; 4 << 20];
+    match api.try_post(&path, "application/octet-stream", big) {
+        Ok(response) => panic!("an answer to a cut upload: {}", response.status()),
+        Err(e) => assert!(!e.is_status(), "{e}"),
+    }
+
+    let third = api.submit(F1, zip_of(&[("main.go", "package main")]));
+    // A small upload, all of it sent before the cut, gets no answer either.
+    let small = zip_of(&[("main.go", "package main")]);
+    if let Ok(response) = api.try_post(&path, "application/octet-stream", small) {
+        panic!("an answer to a cut upload: {}", response.status());
+    }
+
+    let ids: Vec<_> = emu
+        .builds_of(F1)
+        .iter()
+        .map(|build| build["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, [third.clone(), first.clone()]);
+    let mut zips: Vec<_> = fs::read_dir(emu.data_dir.join("builds"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".zip"))
+        .collect();
+    zips.sort();
+    let mut want = vec![format!("{first}.zip"), format!("{third}.zip")];
+    want.sort();
+    assert_eq!(zips, want);
+    assert_eq!(api.wait_for_end(&third).status, BuildStatus::Success);
+}
+
+#[test]
+fn a_garbage_answer_is_an_html_502() {
+    let emu = Emu::start(&["--garbage-every", "2"]);
+    let api = emu.api();
+    assert_eq!(api.get("/build/list").status(), 200);
+    let response = api.get("/build/list");
+    assert_eq!(response.status(), 502);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let body = response.text().unwrap();
+    assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+    assert!(serde_json::from_str::<Value>(&body).is_err());
+    assert_eq!(api.get("/build/list").status(), 200);
+}
+
+#[test]
+fn fault_flags_out_of_range_are_refused() {
+    for flags in [
+        &["--fail-rate", "1.5"][..],
+        &["--fail-rate", "-0.1"],
+        &["--fail-rate", "NaN"],
+        &["--rate-limit-every", "0"],
+        &["--retry-after-secs", "3"],
+        &["--hold-builds-in", "SUCCESS"],
+        &["--hold-builds-in", ""],
+    ] {
+        let output = std::process::Command::new(common::BIN)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        assert!(!output.stderr.is_empty(), "{flags:?}");
+    }
+}
+
+#[test]
+fn held_builds_stay_in_the_status_given() {
+    for held in ["QUEUED_REMOTE", "BUILDING"] {
+        let emu = Emu::start(&["--hold-builds-in", held]);
+        let api = emu.api();
+        let id = api.submit(F1, zip_of(&[("main.go", "package main")]));
+        let info = common::poll_until(common::PATIENCE, || {
+            let info = api.build(&id);
+            if info
+                .log
+                .iter()
+                .any(|line| line.contains("--hold-builds-in"))
+            {
+                Ok(info)
+            } else {
+                Err(format!("{info:?}"))
+            }
+        });
+        assert_eq!(info.status, BuildStatus::from(held));
+        assert_eq!(
+            statuses(&info),
+            vec![BuildStatus::Pending, BuildStatus::from(held)]
+        );
+        assert!(!info.status.is_final());
+    }
 }

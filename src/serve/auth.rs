@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// How long an access token issued for an API key stays valid. The only
-/// place this number lives, so that a later flag can shorten it.
+/// How long an access token issued for an API key stays valid, unless
+/// `--token-ttl-secs` says otherwise.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// What the emulator accepts, and the tokens it has issued.
@@ -26,7 +26,9 @@ pub struct Credentials {
     keys: Vec<String>,
     tokens: Vec<String>,
     lifetime: Duration,
-    issued: HashMap<String, Instant>,
+    /// When each issued token expires; `None` is never, for a lifetime
+    /// past what the clock can count.
+    issued: HashMap<String, Option<Instant>>,
 }
 
 /// Why a key exchange was refused.
@@ -41,11 +43,11 @@ pub enum Refusal {
 }
 
 impl Credentials {
-    pub fn new(keys: Vec<String>, tokens: Vec<String>) -> Credentials {
+    pub fn new(keys: Vec<String>, tokens: Vec<String>, lifetime: Duration) -> Credentials {
         Credentials {
             keys,
             tokens,
-            lifetime: TOKEN_LIFETIME,
+            lifetime,
             issued: HashMap::new(),
         }
     }
@@ -72,8 +74,9 @@ impl Credentials {
         }
         // Forget expired tokens here, so the table stays as small as the
         // number of exchanges within one lifetime.
-        self.issued.retain(|_, expires| *expires > now);
-        self.issued.insert(token, now + self.lifetime);
+        self.issued
+            .retain(|_, expires| expires.is_none_or(|at| at > now));
+        self.issued.insert(token, now.checked_add(self.lifetime));
         Ok(())
     }
 
@@ -83,7 +86,10 @@ impl Credentials {
         }
         self.is_open()
             || self.tokens.iter().any(|t| t == token)
-            || self.issued.get(token).is_some_and(|expires| *expires > now)
+            || self
+                .issued
+                .get(token)
+                .is_some_and(|expires| expires.is_none_or(|at| at > now))
     }
 }
 
@@ -113,6 +119,7 @@ mod tests {
         Credentials::new(
             keys.iter().map(|s| s.to_string()).collect(),
             tokens.iter().map(|s| s.to_string()).collect(),
+            TOKEN_LIFETIME,
         )
     }
 

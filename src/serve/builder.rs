@@ -13,7 +13,8 @@ use super::command::{self, Limits};
 use super::upload::{self, Contents};
 use super::Shared;
 
-/// Drives build `id` from the status it has now to SUCCESS or FAILED.
+/// Drives build `id` from the status it has now to SUCCESS or FAILED, or,
+/// with `--hold-builds-in`, to the status it names, where it stays.
 ///
 /// `upload` is the zip when it is still in memory (a fresh submission); a
 /// build resumed after a restart reads it back from the data dir.
@@ -23,7 +24,15 @@ pub(super) async fn drive(shared: Arc<Shared>, id: String, upload: Option<Bytes>
     };
     if record.status() == BuildStatus::Pending {
         sleep(shared.build_delay).await;
+        if let Some(held) = &shared.hold_in {
+            let line = format!("held in {held} for good (--hold-builds-in)");
+            shared.advance(&id, held.clone(), vec![line]).await;
+            return;
+        }
         shared.advance(&id, BuildStatus::Building, Vec::new()).await;
+    } else if shared.hold_in.is_some() {
+        // No build ends while builds are held, resumed ones included.
+        return;
     }
     // BUILDING lasts the build delay at least, and as long as the work takes.
     let building_until = Instant::now() + shared.build_delay;

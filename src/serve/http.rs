@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,8 @@ use crate::api::{
 use crate::events::human_bytes;
 
 use super::auth;
+use super::conn::Cutter;
+use super::faults::{Fault, RequestKind};
 use super::ids::new_token;
 use super::record::PageRequest;
 use super::{lock, Shared};
@@ -46,13 +50,17 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed);
     let limit = usize::try_from(shared.max_upload_bytes).unwrap_or(usize::MAX);
-    // Fault injection (--fail-rate, --latency-ms) goes in as one more layer
-    // just inside the request log: it then reaches every route, key exchange
-    // and unknown paths included, and what it injects is still logged.
+    // Fault injection sits just inside the request log: it then reaches
+    // every route, key exchange and unknown paths included, and what it
+    // injects is still logged.
     Router::new()
         .nest("/v1", api)
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            inject_faults,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(shared)
 }
@@ -121,6 +129,95 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// Delays the answer by `--latency-ms`, then asks the fault plan what to do
+/// to this request; a faulted request never reaches its handler.
+async fn inject_faults(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(faults) = &shared.faults else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    // POST on the list route is a 405, not an upload.
+    let kind = if request.method() == Method::POST
+        && path.starts_with("/v1/build/")
+        && path != "/v1/build/list"
+    {
+        RequestKind::Upload
+    } else {
+        RequestKind::Other
+    };
+    let (fault, latency) = {
+        let mut plan = lock(faults);
+        (plan.decide(kind), plan.settings().latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        None => next.run(request).await,
+        Some(Fault::Unavailable) => Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is unavailable (--fail-rate)",
+        )
+        .into_response(),
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            let mut response = Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests (--rate-limit-every)",
+            )
+            .into_response();
+            if let Some(secs) = retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        Some(Fault::Garbage) => (
+            StatusCode::BAD_GATEWAY,
+            [(CONTENT_TYPE, "text/html; charset=utf-8")],
+            GARBAGE_PAGE,
+        )
+            .into_response(),
+        Some(Fault::ResetUpload) => cut_while_reading(request).await,
+    }
+}
+
+/// What `--garbage-every` answers: a proxy's error page, not the API's JSON.
+const GARBAGE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502 Bad Gateway</h1><p>The upstream server sent an invalid response (--garbage-every).</p></body></html>\n";
+
+/// Reads about half of the body, then cuts the connection, so the client
+/// sees it reset with no answer and nothing is stored.
+async fn cut_while_reading(request: Request) -> Response {
+    let cutter = request.extensions().get::<ConnectInfo<Cutter>>().cloned();
+    let half = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
+        .map_or(1, |length| (length / 2).max(1));
+    // Stops with an error once more than `half` bytes came in: the body is
+    // then read partway.
+    let _ = axum::body::to_bytes(request.into_body(), half).await;
+    match cutter {
+        Some(ConnectInfo(cutter)) => {
+            tracing::debug!("cutting an upload's connection (--reset-upload-every)");
+            cutter.cut();
+            // Never sent: the cut connection fails the write of its head.
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        // Served without connection info, there is nothing to cut; answer
+        // the way the failure would look from a proxy instead.
+        None => Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the upload's connection would have been cut (--reset-upload-every)",
+        )
+        .into_response(),
+    }
 }
 
 async fn require_token(

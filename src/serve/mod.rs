@@ -3,18 +3,20 @@
 //! # Layout
 //!
 //! ```text
-//! request ─► http (routes, token check) ─► store (records) ─► disk (builds/<id>.zip, .json)
-//!                                     └─► builder (one task per build) ─► upload (check, unpack) ─► command (--build-cmd)
+//! conn (cuttable) ─► request ─► faults (--fail-rate, ...) ─► http (routes, token check) ─► store (records) ─► disk (builds/<id>.zip, .json)
+//!                                                                                  └─► builder (one task per build) ─► upload (check, unpack) ─► command (--build-cmd)
 //! ```
 //!
-//! The pure cores are `ids`, `auth`, `record`, `store` and the checks of
-//! `upload`; `http`, `builder`, `command` and `disk` are the shells that do
-//! the I/O.
+//! The pure cores are `ids`, `auth`, `faults`, `record`, `store` and the
+//! checks of `upload`; `http`, `conn`, `builder`, `command` and `disk` are the
+//! shells that do the I/O.
 
 mod auth;
 mod builder;
 mod command;
+mod conn;
 mod disk;
+mod faults;
 mod http;
 mod ids;
 mod record;
@@ -40,10 +42,14 @@ use crate::cli::ServeArgs;
 use crate::events::{Emitter, Event};
 
 use auth::Credentials;
+use conn::{CuttableListener, Cutter};
 use disk::DataDir;
+use faults::FaultPlan;
 use ids::IdGen;
 use record::BuildRecord;
 use store::Store;
+
+pub use faults::FaultSettings;
 
 /// How long a shutdown waits for open connections before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -64,6 +70,12 @@ pub struct ServeOptions {
     pub build_cmd: Option<String>,
     /// Larger uploads get 413.
     pub max_upload_bytes: u64,
+    /// How long a token issued by the key exchange is let through.
+    pub token_lifetime: Duration,
+    /// Failures on purpose; the default injects none.
+    pub faults: FaultSettings,
+    /// Builds leave PENDING for this status and never end.
+    pub hold_in: Option<BuildStatus>,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +89,9 @@ impl Default for ServeOptions {
             build_delay: Duration::from_millis(300),
             build_cmd: None,
             max_upload_bytes: 100 << 20,
+            token_lifetime: auth::TOKEN_LIFETIME,
+            faults: FaultSettings::default(),
+            hold_in: None,
         }
     }
 }
@@ -92,6 +107,17 @@ impl From<&ServeArgs> for ServeOptions {
             build_cmd: args.build_cmd.clone(),
             // "MB" as the client's max_zip_mb means it: MiB.
             max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
+            token_lifetime: Duration::from_secs(args.token_ttl_secs),
+            faults: FaultSettings {
+                fail_rate: args.faults.fail_rate,
+                latency: Duration::from_millis(args.faults.latency_ms),
+                seed: args.faults.seed,
+                rate_limit_every: args.faults.rate_limit_every,
+                retry_after_secs: args.faults.retry_after_secs,
+                reset_upload_every: args.faults.reset_upload_every,
+                garbage_every: args.faults.garbage_every,
+            },
+            hold_in: args.faults.hold_builds_in.as_deref().map(BuildStatus::from),
         }
     }
 }
@@ -181,8 +207,20 @@ impl Emulator {
             build_delay: opts.build_delay,
             build_cmd: opts.build_cmd.clone(),
             max_upload_bytes: opts.max_upload_bytes,
+            hold_in: opts.hold_in.clone(),
             store: Mutex::new(Store::new(records, IdGen::new())),
-            credentials: Mutex::new(Credentials::new(opts.api_keys.clone(), opts.tokens.clone())),
+            credentials: Mutex::new(Credentials::new(
+                opts.api_keys.clone(),
+                opts.tokens.clone(),
+                opts.token_lifetime,
+            )),
+            faults: opts.faults.any().then(|| {
+                // A seed drawn here is still logged, so that `--seed` can
+                // repeat a run that showed something.
+                let seed = opts.faults.seed.unwrap_or_else(rand::random);
+                tracing::info!(seed, "injecting faults");
+                Mutex::new(FaultPlan::new(opts.faults.clone(), seed))
+            }),
             builds: Mutex::new(JoinSet::new()),
         });
         let unfinished = lock(&shared.store).unfinished();
@@ -195,11 +233,14 @@ impl Emulator {
         let app = http::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .into_future(),
+            axum::serve(
+                CuttableListener(listener),
+                app.into_make_service_with_connect_info::<Cutter>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
         );
         Ok(Emulator {
             url: base_url(addr),
@@ -313,8 +354,11 @@ struct Shared {
     build_delay: Duration,
     build_cmd: Option<String>,
     max_upload_bytes: u64,
+    hold_in: Option<BuildStatus>,
     store: Mutex<Store>,
     credentials: Mutex<Credentials>,
+    /// `None` when no fault flag was given.
+    faults: Option<Mutex<FaultPlan>>,
     builds: Mutex<JoinSet<()>>,
 }
 
@@ -407,5 +451,49 @@ mod tests {
         assert_eq!(opts.addr, "127.0.0.1:8787".parse().unwrap());
         assert_eq!(opts.max_upload_bytes, 2 << 20);
         assert_eq!(opts.build_delay, Duration::from_millis(50));
+        assert_eq!(opts.token_lifetime, Duration::from_secs(3600));
+        assert!(!opts.faults.any());
+    }
+
+    #[test]
+    fn fault_options_from_flags() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from([
+            "gcwatch",
+            "serve",
+            "--fail-rate",
+            "0.25",
+            "--latency-ms",
+            "40",
+            "--seed",
+            "9",
+            "--token-ttl-secs",
+            "2",
+            "--rate-limit-every",
+            "3",
+            "--retry-after-secs",
+            "5",
+            "--reset-upload-every",
+            "4",
+            "--garbage-every",
+            "6",
+        ]);
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let opts = ServeOptions::from(&args);
+        assert_eq!(opts.token_lifetime, Duration::from_secs(2));
+        assert_eq!(
+            opts.faults,
+            FaultSettings {
+                fail_rate: 0.25,
+                latency: Duration::from_millis(40),
+                seed: Some(9),
+                rate_limit_every: Some(3),
+                retry_after_secs: Some(5),
+                reset_upload_every: Some(4),
+                garbage_every: Some(6),
+            }
+        );
     }
 }

@@ -15,6 +15,9 @@ use crate::api::{BuildInfo, BuildStatus, BuildSummary, ListQuery, TimelineEntry,
 /// 2. BUILDING, after the build delay;
 /// 3. SUCCESS or FAILED, once the upload was checked (and `--build-cmd` ran)
 ///    and the build delay passed again.
+///
+/// With `--hold-builds-in STATUS`, a build goes from PENDING to that status
+/// (BUILDING, or one gcwatch does not know) instead, and stays there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildRecord {
@@ -75,6 +78,7 @@ impl BuildRecord {
         let allowed = matches!(
             (&from, &to),
             (BuildStatus::Pending, BuildStatus::Building)
+                | (BuildStatus::Pending, BuildStatus::Other(_))
                 | (BuildStatus::Building, BuildStatus::Success)
                 | (BuildStatus::Building, BuildStatus::Failed)
         );
@@ -193,7 +197,9 @@ mod tests {
     fn timeline_moves_in_order_only() {
         use BuildStatus::*;
         let t = at("2026-01-02T03:04:05.678Z");
-        let cases: [(&[BuildStatus], BuildStatus, bool); 8] = [
+        let cases: [(&[BuildStatus], BuildStatus, bool); 10] = [
+            (&[], Other("QUEUED_REMOTE".into()), true),
+            (&[Building], Other("QUEUED_REMOTE".into()), false),
             (&[], Building, true),
             (&[], Success, false),
             (&[], Failed, false),

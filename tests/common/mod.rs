@@ -358,6 +358,21 @@ impl Api {
         self.authorized(request).send().unwrap()
     }
 
+    /// A POST that may get no answer at all (a cut connection).
+    pub fn try_post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Result<Response> {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", content_type)
+            .body(body);
+        self.authorized(request).send()
+    }
+
     pub fn exchange(&self, key: &str) -> Response {
         self.client
             .post(format!("{}/auth/apiKey", self.url))
@@ -411,6 +426,22 @@ impl Api {
             );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Calls `probe` until it gives `Some`, at most for `timeout`; panics past it
+/// with what `probe` last said.
+pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "still not there after {timeout:?}: {last}"
+            ),
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
