@@ -747,17 +747,20 @@ impl Daemon {
         reports: &mut mpsc::UnboundedReceiver<Report>,
         signals: &mut Signals,
     ) -> i32 {
+        // What the tasks said before the signal counts: an upload may have just begun.
+        while let Ok(report) = reports.try_recv() {
+            match report {
+                Report::Progress(name, progress) => self.on_progress(&name, progress),
+                Report::Done(name) => self.stopped(&name),
+            }
+        }
         let grace = tokio::time::sleep(UPLOAD_GRACE);
         tokio::pin!(grace);
         while self.uploading() {
             tokio::select! {
                 Some(report) = reports.recv() => match report {
                     Report::Progress(name, progress) => self.on_progress(&name, progress),
-                    Report::Done(name) => {
-                        if let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) {
-                            slot.phase = Phase::Idle;
-                        }
-                    }
+                    Report::Done(name) => self.stopped(&name),
                 },
                 () = &mut grace => break,
                 _ = signals.int.recv() => return 130,
@@ -784,6 +787,13 @@ impl Daemon {
         self.save_state();
         self.ctx.emitter.emit(Event::Stopped);
         0
+    }
+
+    /// A task ended while stopping: no follow-up starts.
+    fn stopped(&mut self, name: &str) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.function.name == name) {
+            slot.phase = Phase::Idle;
+        }
     }
 
     fn uploading(&self) -> bool {

@@ -130,6 +130,9 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     };
     report_skips(ctx, &name, &snapshot);
     let hash = snapshot.hash.to_string();
+    // Said before `packaged` is printed, so that a stop signal that follows the line finds
+    // the upload under way and lets it finish.
+    on(Progress::Uploading);
     ctx.emitter.emit(Event::Packaged {
         function: name.clone(),
         hash: hash.clone(),
@@ -138,7 +141,6 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
         ms,
     });
 
-    on(Progress::Uploading);
     let bar = UploadBar::start(&ctx.emitter, &name, bytes);
     let submitted = ctx
         .client

@@ -250,3 +250,375 @@ fn kill_9_at_any_moment_loses_no_edit() {
             is(v, "submitted", None)
         });
 }
+
+/// The emulator's build records for a function, read from its data dir (the API itself
+/// misbehaves on purpose in these tests), oldest first.
+fn records(emu: &Emu, function_id: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = std::fs::read_dir(emu.data_dir.join("builds"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+                .filter(|v: &Value| v["functionId"] == function_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|v| v["seq"].as_u64());
+    out
+}
+
+fn last_status(record: &Value) -> &str {
+    record["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .and_then(|e| e["status"].as_str())
+        .unwrap_or("")
+}
+
+/// Every file under `dir`, relative, with its content.
+fn files_on_disk(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn files_in_zip(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = unzip(zip)
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with('/'))
+        .collect();
+    out.sort();
+    out
+}
+
+/// 200 edits across three functions (plain writes, editor renames, a sub-folder removed and
+/// re-created, once a whole function folder) against an API that answers 30% of requests 503
+/// with 200 ms latency: every function's last build holds exactly what is on disk.
+#[test]
+fn an_edit_storm_against_a_flaky_api_ends_in_the_final_content() {
+    let emu = Emu::start(&["--fail-rate", "0.3", "--latency-ms", "200", "--seed", "42"]);
+    let names = ["s1", "s2", "s3"];
+    let mut project = Project::new(&emu.url);
+    for name in names {
+        project = project.function(
+            name,
+            &[("main.py", "print(0)\n"), ("pkg/util.py", "u = 0\n")],
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut gc = project.watch(&[]);
+    gc.out.wait_for("ready", LONG, |v| v["event"] == "ready");
+
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut edits = 0;
+    for batch in 0..20 {
+        for i in 0..10 {
+            let f = names[(next() % 3) as usize];
+            let edit = batch * 10 + i;
+            match next() % 10 {
+                0..=4 => project.write(
+                    &format!("functions/{f}/main.py"),
+                    &format!("print({edit})\n"),
+                ),
+                5..=7 => project.write_by_rename(
+                    &format!("functions/{f}/pkg/util.py"),
+                    &format!("u = {edit}\n"),
+                ),
+                8 => {
+                    let pkg = project.fn_dir(f).join("pkg");
+                    let _ = std::fs::remove_dir_all(&pkg);
+                    project.write(
+                        &format!("functions/{f}/pkg/util.py"),
+                        &format!("u = {edit}\n"),
+                    );
+                }
+                _ => project.write(
+                    &format!("functions/{f}/extra{}.py", edit % 4),
+                    &format!("e = {edit}\n"),
+                ),
+            }
+            edits += 1;
+        }
+        if batch == 10 {
+            // Once, a whole function folder goes and comes back.
+            let dir = project.fn_dir("s2");
+            std::fs::remove_dir_all(&dir).unwrap();
+            project.write("functions/s2/main.py", "print('reborn')\n");
+            project.write("functions/s2/pkg/util.py", "u = 'reborn'\n");
+            edits += 1;
+        }
+        // Pace the batches by the daemon's progress, not by a clock: edits land while
+        // uploads and builds are under way.
+        gc.out
+            .wait_for("a submit", LONG, |v| v["event"] == "submitted");
+    }
+
+    // Settle: every function's newest build holds what is on disk, and has ended.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for name in names {
+        let id = project.id(name);
+        loop {
+            let want = files_on_disk(&project.fn_dir(name));
+            let newest = records(&emu, &id).pop();
+            let done = newest.as_ref().is_some_and(|r| {
+                let zip = emu.zip(r["id"].as_str().unwrap());
+                files_in_zip(&zip) == want && last_status(r) == "SUCCESS"
+            });
+            if done {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: the last build does not hold the final content\n{}",
+                gc.out.dump()
+            );
+            // Wait for the daemon's next step on this function.
+            gc.out.wait_for("progress", LONG, |v| {
+                v["function"] == name && v["event"] == "status"
+            });
+        }
+    }
+
+    // Never two builds of one function in flight: each began after the previous one ended.
+    let mut builds = 0;
+    for name in names {
+        let all = records(&emu, &project.id(name));
+        builds += all.len();
+        for pair in all.windows(2) {
+            let ended = pair[0]["timeline"].as_array().unwrap().last().unwrap()["time"]
+                .as_str()
+                .unwrap();
+            let began = pair[1]["createdAt"].as_str().unwrap();
+            assert!(
+                began >= ended,
+                "{name}: {} began at {began}, before {} ended at {ended}",
+                pair[1]["id"],
+                pair[0]["id"]
+            );
+        }
+    }
+    let retries = gc
+        .out
+        .events()
+        .iter()
+        .filter(|v| v["retry_in_ms"].is_u64())
+        .count();
+    assert!(
+        gc.child.try_wait().unwrap().is_none(),
+        "the daemon is still running"
+    );
+    eprintln!(
+        "storm: {edits} edits, {builds} builds, {retries} retries, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn an_expiring_token_is_renewed_and_a_refused_key_is_reported_once() {
+    const KEY: &str = "gc-key-reliability";
+    let emu = Emu::start(&["--api-key", KEY, "--token-ttl-secs", "1"]);
+    let project = Project::new(&emu.url).function("a", PY);
+    let mut cmd = project.command(&[]);
+    cmd.env_remove("GREENCLOUD_TOKEN")
+        .env("GREENCLOUD_API_KEY", KEY)
+        .arg("watch");
+    let mut gc = Gc::spawn(cmd);
+    status_of(&mut gc, "a", "SUCCESS");
+    // The token lives one second: no auth error while it expires.
+    gc.out.none_within(
+        "an auth error",
+        std::time::Duration::from_millis(1500),
+        |v| v["event"] == "error",
+    );
+    project.write("functions/a/main.py", "print('later')\n");
+    gc.out.wait_for("a build on a renewed token", LONG, |v| {
+        is(v, "submitted", Some("a"))
+    });
+    status_of(&mut gc, "a", "SUCCESS");
+
+    let mut cmd = project.command(&[]);
+    cmd.env_remove("GREENCLOUD_TOKEN")
+        .env("GREENCLOUD_API_KEY", "wrong-key")
+        .arg("watch");
+    let mut bad = Gc::spawn(cmd);
+    project.write("functions/a/main.py", "print('refused')\n");
+    let error = bad
+        .out
+        .wait_for("the refusal", LONG, |v| v["event"] == "error");
+    assert!(
+        error["message"].as_str().unwrap().contains("refused"),
+        "{error}"
+    );
+    assert!(
+        error["retry_in_ms"].is_null(),
+        "a refused key is not retried: {error}"
+    );
+    bad.out.none_within("a retry loop", QUIET, |v| {
+        v["event"] == "error" && v["message"].as_str().unwrap_or("").contains("refused")
+    });
+    assert!(
+        bad.child.try_wait().unwrap().is_none(),
+        "the daemon is still running"
+    );
+}
+
+#[test]
+fn rate_limits_and_reset_uploads_are_retried() {
+    // Every second request is a 429 with Retry-After: 2.
+    let emu = Emu::start(&["--rate-limit-every", "2", "--retry-after-secs", "2"]);
+    let project = Project::new(&emu.url).function("a", PY);
+    let mut gc = project.watch(&[]);
+    let retry = gc.out.wait_for("a 429 retry", LONG, |v| {
+        v["event"] == "error" && v["retry_in_ms"].is_u64()
+    });
+    assert!(
+        retry["retry_in_ms"].as_u64().unwrap() >= 2000,
+        "Retry-After is honoured: {retry}"
+    );
+    status_of(&mut gc, "a", "SUCCESS");
+    drop(gc);
+
+    // 429 without Retry-After: backoff.
+    let emu = Emu::start(&["--rate-limit-every", "2"]);
+    let project = Project::new(&emu.url).function("a", PY);
+    let mut gc = project.watch(&[]);
+    gc.out.wait_for("a 429 retry", LONG, |v| {
+        v["event"] == "error" && v["retry_in_ms"].is_u64()
+    });
+    status_of(&mut gc, "a", "SUCCESS");
+    drop(gc);
+
+    // Every second upload has its connection cut halfway: the retry sends it whole.
+    let emu = Emu::start(&["--reset-upload-every", "2"]);
+    let project = Project::new(&emu.url).function("a", PY).function("b", PY);
+    let mut gc = project.watch(&[]);
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        let s = gc
+            .out
+            .wait_for("the submits", LONG, |v| is(v, "submitted", None));
+        ids.push(s["build_id"].as_str().unwrap().to_string());
+    }
+    let retried = gc
+        .out
+        .events()
+        .iter()
+        .any(|v| v["event"] == "error" && v["retry_in_ms"].is_u64());
+    assert!(retried, "one upload was cut and retried\n{}", gc.out.dump());
+    let out = project.dir.path().join("a.zip");
+    project.run(&["package", "a", "--out", out.to_str().unwrap()]);
+    let a = gc
+        .out
+        .events()
+        .into_iter()
+        .find(|v| is(v, "submitted", Some("a")))
+        .unwrap();
+    assert!(
+        emu.zip(a["build_id"].as_str().unwrap()) == std::fs::read(&out).unwrap(),
+        "the stored zip is intact"
+    );
+}
+
+#[test]
+fn unknown_statuses_and_html_answers_are_reported_without_hanging() {
+    // A build that stays in a status gcwatch does not know, past the build timeout.
+    let emu = Emu::start(&["--hold-builds-in", "QUEUED_REMOTE"]);
+    let mut project = Project::new(&emu.url).function("a", PY);
+    project.api.push_str("build_timeout_secs = 1\n");
+    project.save_config();
+    let mut gc = project.watch(&[]);
+    status_of(&mut gc, "a", "QUEUED_REMOTE");
+    gc.out.wait_for("the timeout", LONG, |v| {
+        is(v, "error", Some("a"))
+            && v["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("QUEUED_REMOTE")
+    });
+    project.write("functions/a/main.py", "print('on')\n");
+    gc.out
+        .wait_for("the next build", LONG, |v| is(v, "submitted", Some("a")));
+    drop(gc);
+
+    // Every third answer is an HTML page from a "proxy".
+    let emu = Emu::start(&["--garbage-every", "3"]);
+    let project = Project::new(&emu.url).function("a", PY).function("b", PY);
+    let mut gc = project.watch(&[]);
+    let error = gc
+        .out
+        .wait_for("the HTML answer", LONG, |v| v["event"] == "error");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("html"),
+        "the body is quoted: {error}"
+    );
+    status_of(&mut gc, "a", "SUCCESS");
+    status_of(&mut gc, "b", "SUCCESS");
+}
+
+#[test]
+fn sigterm_during_an_upload_finishes_it_and_leaves_no_temp_file() {
+    let emu = Emu::start(&["--latency-ms", "3000"]);
+    let project = Project::new(&emu.url).function("a", PY);
+    let mut gc = project.watch(&[]);
+    gc.out
+        .wait_for("packaged", LONG, |v| is(v, "packaged", Some("a")));
+    let scratch = project.dir.path().join(".gcwatch/tmp");
+    let scratch_while_running: Vec<_> = std::fs::read_dir(&scratch).unwrap().flatten().collect();
+    assert_eq!(
+        scratch_while_running.len(),
+        1,
+        "one scratch folder while running"
+    );
+    let asked = std::time::Instant::now();
+    let (code, out) = gc.stop();
+    assert_eq!(code, Some(0), "{}", out.dump());
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(11),
+        "{:?}",
+        asked.elapsed()
+    );
+    let events = out.events();
+    assert!(
+        events.iter().any(|v| is(v, "submitted", Some("a"))),
+        "the upload finished\n{}",
+        out.dump()
+    );
+    assert!(
+        events.last().is_some_and(|v| v["event"] == "stopped"),
+        "{}",
+        out.dump()
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+}
