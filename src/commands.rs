@@ -18,9 +18,9 @@ use crate::events::paint_status;
 use crate::events::{human_bytes, Emitter, Event, LogFormat};
 use crate::pack;
 use crate::serve::{Emulator, ServeOptions};
-use crate::ship::{self, Context, Progress, Request, Scratch, Shipped};
+use crate::ship::{self, Context, Request, Scratch, Shipped};
 use crate::snapshot;
-use crate::state::StateStore;
+use crate::state::{Journal, StateStore};
 
 /// Exit codes of the contract (SPEC §1).
 pub mod exit {
@@ -110,8 +110,15 @@ fn remote_client(config: &Config, retry: RetryPolicy, emitter: &Emitter) -> Resu
     )
 }
 
-fn context(config: &Config, client: Arc<Client>, emitter: &Emitter, scratch: &Scratch) -> Context {
+/// Everything shipping needs, with the state loaded (a warning about it said first).
+fn context(config: &Config, target: &Target, emitter: &Emitter, scratch: &Scratch) -> Context {
+    let (journal, warning) = Journal::open(target.store.clone());
+    if let Some(w) = warning {
+        emitter.emit(Event::error(None, w));
+    }
+    let client = target.client.clone();
     Context {
+        journal: Arc::new(journal),
         client,
         emitter: emitter.clone(),
         poll_interval: config.api.poll_interval,
@@ -143,7 +150,7 @@ pub async fn watch(config: Config, args: WatchArgs, emitter: Emitter) -> i32 {
             )
         }
     };
-    let ctx = context(&config, target.client.clone(), &emitter, &scratch);
+    let ctx = context(&config, &target, &emitter, &scratch);
     // A reloaded config with new [api] settings gets a new client; `--local` keeps its emulator.
     let connect: Connect = match args.local {
         true => {
@@ -157,7 +164,7 @@ pub async fn watch(config: Config, args: WatchArgs, emitter: Emitter) -> i32 {
             })
         }
     };
-    let daemon = match Daemon::new(config, args.names, connect, ctx, target.store.clone()) {
+    let daemon = match Daemon::new(config, args.names, connect, ctx) {
         Ok(d) => d,
         Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
     };
@@ -191,72 +198,40 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
             )
         }
     };
-    let ctx = context(&config, target.client.clone(), &emitter, &scratch);
-    let (mut state, warning) = target.store.load();
-    if let Some(w) = warning {
-        emitter.emit(Event::error(None, w));
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = context(&config, &target, &emitter, &scratch);
     let mut tasks = Vec::new();
     for function in functions {
         let request = Request {
             settings: ship::settings(&config, &function),
             last_hash: match args.force {
                 true => None,
-                false => state
-                    .last_hash(&function.name, &function.id)
-                    .map(str::to_string),
+                false => ctx.journal.last_hash(&function.name, &function.id),
             },
             wait: !args.no_wait,
             function,
         };
         let ctx = ctx.clone();
-        let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
-            let name = request.function.name.clone();
-            let id = request.function.id.clone();
-            let progress_tx = tx.clone();
-            ship::ship(&ctx, request, move |p| {
-                let _ = progress_tx.send((name.clone(), id.clone(), p));
-            })
-            .await
+            ship::ship(&ctx, request, |_| {}).await
         }));
     }
-    drop(tx);
     let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    // Record progress as it comes so that an interrupted run still remembers its submits.
-    loop {
-        let (name, id, progress) = tokio::select! {
-            next = rx.recv() => match next {
-                Some(next) => next,
-                None => break,
-            },
-            _ = sigint.recv() => return interrupted(tasks),
-            _ = sigterm.recv() => return interrupted(tasks),
-        };
-        match progress {
-            Progress::Submitted { build_id, hash } => {
-                state.record_submit(&name, &id, &hash, &build_id);
-                save(&target.store, &state, &emitter);
-            }
-            Progress::Status { build_id, status } if status.is_final() => {
-                state.record_status(&name, &build_id, &status);
-                save(&target.store, &state, &emitter);
-            }
-            _ => {}
-        }
-    }
-    let mut code = exit::OK;
-    for task in tasks {
-        let outcome = task.await.unwrap_or(Shipped::PackFailed);
-        code = code.max(outcome_code(&outcome));
-    }
-    code
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    let outcomes = tokio::select! {
+        outcomes = futures_util::future::join_all(tasks) => outcomes,
+        _ = sigint.recv() => return interrupted(aborts),
+        _ = sigterm.recv() => return interrupted(aborts),
+    };
+    outcomes
+        .into_iter()
+        .map(|o| outcome_code(&o.unwrap_or(Shipped::PackFailed)))
+        .max()
+        .unwrap_or(exit::OK)
 }
 
 /// Stops every shipping task (their temporary zips are removed as they drop) and says so.
-fn interrupted(tasks: Vec<tokio::task::JoinHandle<Shipped>>) -> i32 {
+fn interrupted(tasks: Vec<tokio::task::AbortHandle>) -> i32 {
     for task in tasks {
         task.abort();
     }
@@ -270,12 +245,6 @@ fn outcome_code(outcome: &Shipped) -> i32 {
         Shipped::Ended(_) | Shipped::TimedOut => exit::BUILD_FAILED,
         Shipped::PackFailed => exit::BAD_INPUT,
         Shipped::ApiFailed { .. } => exit::API,
-    }
-}
-
-fn save(store: &StateStore, state: &crate::state::State, emitter: &Emitter) {
-    if let Err(e) = store.save(state) {
-        emitter.emit(Event::error(None, e.to_string()));
     }
 }
 

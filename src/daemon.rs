@@ -19,7 +19,6 @@ use crate::rules::Rules;
 use crate::service::{self, Notifier};
 use crate::ship::{self, Context, Progress, Request, Shipped};
 use crate::snapshot;
-use crate::state::{State, StateStore};
 use crate::watch::{Backend, Notice, Watcher};
 
 /// How long a running upload may go on after a stop signal.
@@ -60,6 +59,8 @@ struct Slot {
     phase: Phase,
     /// Whether the folder was there at the last look; a missing folder is said once.
     present: bool,
+    /// The folder's inode when it was last watched: a new one means it was re-created.
+    inode: Option<u64>,
 }
 
 /// What a burst is about: one function, or the config file.
@@ -100,8 +101,6 @@ pub struct Daemon {
     names: Vec<String>,
     connect: Connect,
     ctx: Context,
-    store: StateStore,
-    state: State,
     slots: Vec<Slot>,
     debouncer: Debouncer<Key>,
     reports_tx: mpsc::UnboundedSender<Report>,
@@ -116,13 +115,8 @@ impl Daemon {
         names: Vec<String>,
         connect: Connect,
         ctx: Context,
-        store: StateStore,
     ) -> Result<Daemon, String> {
         let functions = config.select(&names)?;
-        let (state, warning) = store.load();
-        if let Some(w) = warning {
-            ctx.emitter.emit(Event::error(None, w));
-        }
         let slots = functions
             .into_iter()
             .map(|f| new_slot(&config, f))
@@ -134,8 +128,6 @@ impl Daemon {
             names,
             connect,
             ctx,
-            store,
-            state,
             slots,
             debouncer,
             reports_tx,
@@ -212,8 +204,13 @@ impl Daemon {
         let Some(watcher) = &mut self.watcher else {
             return;
         };
-        let present = root.is_dir();
+        let inode = std::fs::metadata(&root)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| m.ino());
+        let present = inode.is_some();
         self.slots[i].present = present;
+        self.slots[i].inode = inode;
         if !present {
             self.emit_error(
                 Some(&name),
@@ -225,13 +222,12 @@ impl Daemon {
             return;
         }
         match watcher.watch_tree(&root) {
-            Ok((Backend::Native, _)) => {}
-            Ok((Backend::Poll, reason)) => self.emit_error(
+            Ok((Backend::Native, _)) | Ok((Backend::Poll, None)) => {}
+            Ok((Backend::Poll, Some(reason))) => self.emit_error(
                 Some(&name),
                 format!(
-                    "cannot watch {} with file system events ({}); polling it instead",
+                    "cannot watch {} with file system events ({reason}); polling it instead",
                     root.display(),
-                    reason.unwrap_or_else(|| "poll = true".to_string())
                 ),
             ),
             Err(e) => self.emit_error(Some(&name), e.to_string()),
@@ -314,26 +310,13 @@ impl Daemon {
     fn resume(&mut self) {
         for i in 0..self.slots.len() {
             let f = &self.slots[i].function;
-            let Some(record) = self.state.functions.get(&f.name) else {
-                continue;
-            };
-            let unfinished = record.status.as_ref().is_none_or(|s| !s.is_final());
-            let (Some(build_id), true, true) = (
-                record.build_id.clone(),
-                unfinished,
-                record.function_id == f.id,
-            ) else {
+            let Some(build_id) = self.ctx.journal.unfinished(&f.name, &f.id) else {
                 continue;
             };
             let (ctx, tx, name) = (self.ctx.clone(), self.reports_tx.clone(), f.name.clone());
             let id = build_id.clone();
             let task = tokio::spawn(async move {
-                let progress_tx = tx.clone();
-                let progress_name = name.clone();
-                ship::follow_build(&ctx, &name, &id, None, move |p| {
-                    let _ = progress_tx.send(Report::Progress(progress_name.clone(), p));
-                })
-                .await;
+                ship::follow_build(&ctx, &name, &id, None).await;
                 let _ = tx.send(Report::Done(name));
             });
             self.slots[i].phase = Phase::Busy {
@@ -358,7 +341,8 @@ impl Daemon {
                 Ok(Ok(snap)) => {
                     files += snap.files;
                     let hash = snap.hash.to_string();
-                    if self.state.last_hash(&f.name, &f.id) == Some(hash.as_str()) {
+                    if self.ctx.journal.last_hash(&f.name, &f.id).as_deref() == Some(hash.as_str())
+                    {
                         unchanged.push(Event::Unchanged {
                             function: f.name.clone(),
                             hash,
@@ -442,15 +426,23 @@ impl Daemon {
     /// place again whenever it is there, since a re-created folder is a new inode.
     fn root_changed(&mut self, i: usize) {
         let root = self.slots[i].function.path.clone();
-        if root.is_dir() {
-            if let Some(w) = &mut self.watcher {
+        let inode = std::fs::metadata(&root)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| m.ino());
+        if inode == self.slots[i].inode {
+            return;
+        }
+        self.slots[i].inode = inode;
+        let Some(w) = &mut self.watcher else { return };
+        match inode {
+            Some(_) => {
                 if let Err(e) = w.watch_tree(&root) {
                     tracing::warn!("{e}");
                 }
+                self.slots[i].present = true;
             }
-            self.slots[i].present = true;
-        } else if let Some(w) = &mut self.watcher {
-            w.unwatch(&root);
+            None => w.unwatch(&root),
         }
     }
 
@@ -543,9 +535,9 @@ impl Daemon {
             function: slot.function.clone(),
             settings: slot.settings.clone(),
             last_hash: self
-                .state
-                .last_hash(&slot.function.name, &slot.function.id)
-                .map(str::to_string),
+                .ctx
+                .journal
+                .last_hash(&slot.function.name, &slot.function.id),
             wait: true,
         };
         let (ctx, tx, name) = (
@@ -601,24 +593,15 @@ impl Daemon {
                     *uploading = true;
                 }
             }
-            Progress::Submitted { build_id, hash } => {
+            Progress::Submitted { build_id } => {
                 if let Phase::Busy {
                     build_id: id,
                     uploading,
                     ..
                 } = &mut slot.phase
                 {
-                    *id = Some(build_id.clone());
+                    *id = Some(build_id);
                     *uploading = false;
-                }
-                self.state
-                    .record_submit(name, &slot.function.id, &hash, &build_id);
-                self.save_state();
-            }
-            Progress::Status { build_id, status } => {
-                self.state.record_status(name, &build_id, &status);
-                if status.is_final() {
-                    self.save_state();
                 }
             }
         }
@@ -730,12 +713,6 @@ impl Daemon {
         });
     }
 
-    fn save_state(&self) {
-        if let Err(e) = self.store.save(&self.state) {
-            self.emit_error(None, e.to_string());
-        }
-    }
-
     fn emit_error(&self, function: Option<&str>, message: String) {
         self.ctx.emitter.emit(Event::error(function, message));
     }
@@ -778,13 +755,6 @@ impl Daemon {
         for task in tasks {
             let _ = task.await;
         }
-        // Progress that came in meanwhile (a submit that just succeeded) is kept.
-        while let Ok(report) = reports.try_recv() {
-            if let Report::Progress(name, progress) = report {
-                self.on_progress(&name, progress);
-            }
-        }
-        self.save_state();
         self.ctx.emitter.emit(Event::Stopped);
         0
     }
@@ -819,6 +789,7 @@ fn new_slot(config: &Config, function: Function) -> Result<Slot, String> {
         rules,
         phase: Phase::Idle,
         present: true,
+        inode: None,
     })
 }
 

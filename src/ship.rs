@@ -18,6 +18,7 @@ use crate::pack::{self, Outcome, Package};
 use crate::progress::UploadBar;
 use crate::rules::RuleSettings;
 use crate::snapshot::{Settings, Snapshot};
+use crate::state::Journal;
 
 /// What one function needs to be packaged the same way by every caller.
 pub fn settings(config: &Config, function: &Function) -> Settings {
@@ -44,6 +45,8 @@ pub struct Context {
     pub build_timeout: Duration,
     /// Where zips wait for their upload: outside every watched folder.
     pub tmp_dir: PathBuf,
+    /// What was last submitted; written before each `submitted` line.
+    pub journal: Arc<Journal>,
     /// Skipped paths already reported, so each warning is said once per run.
     pub reported_skips: Arc<Mutex<HashSet<(String, String)>>>,
 }
@@ -63,14 +66,7 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub enum Progress {
     Uploading,
-    Submitted {
-        build_id: String,
-        hash: String,
-    },
-    Status {
-        build_id: String,
-        status: BuildStatus,
-    },
+    Submitted { build_id: String },
 }
 
 /// How one attempt ended.
@@ -162,20 +158,25 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     };
     // The zip is not needed once the server has it; removing it now keeps temp space small.
     drop(zip);
+    if let Err(e) = ctx
+        .journal
+        .record_submit(&name, &req.function.id, &hash, &build_id)
+    {
+        ctx.emitter.emit(Event::error(Some(&name), e.to_string()));
+    }
     ctx.emitter.emit(Event::Submitted {
         function: name.clone(),
         build_id: build_id.clone(),
-        hash: hash.clone(),
+        hash,
         bytes,
     });
     on(Progress::Submitted {
         build_id: build_id.clone(),
-        hash,
     });
     if !req.wait {
         return Shipped::Submitted;
     }
-    follow_build(ctx, &name, &build_id, Some((started, bytes)), on).await
+    follow_build(ctx, &name, &build_id, Some((started, bytes))).await
 }
 
 /// Follows a submitted build to its end, reporting each status and, on FAILED, the log.
@@ -185,7 +186,6 @@ pub async fn follow_build(
     name: &str,
     build_id: &str,
     shipped: Option<(Instant, u64)>,
-    on: impl Fn(Progress),
 ) -> Shipped {
     let outcome = follow::follow(
         &ctx.client,
@@ -193,10 +193,9 @@ pub async fn follow_build(
         ctx.poll_interval,
         ctx.build_timeout,
         |t| {
-            on(Progress::Status {
-                build_id: build_id.to_string(),
-                status: t.to.clone(),
-            });
+            if let Err(e) = ctx.journal.record_status(name, build_id, &t.to) {
+                ctx.emitter.emit(Event::error(Some(name), e.to_string()));
+            }
             let summary = shipped.filter(|_| t.to.is_final());
             ctx.emitter.emit(Event::Status {
                 function: name.to_string(),

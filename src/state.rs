@@ -155,6 +155,73 @@ impl StateStore {
     }
 }
 
+/// The state of one run, shared by its tasks. Every change is on disk before it returns,
+/// so that a line saying a build was submitted is never ahead of the state file.
+#[derive(Debug)]
+pub struct Journal {
+    store: StateStore,
+    state: std::sync::Mutex<State>,
+}
+
+impl Journal {
+    /// Loads the state; the second value is a warning about a state file that was not usable.
+    pub fn open(store: StateStore) -> (Journal, Option<String>) {
+        let (state, warning) = store.load();
+        let journal = Journal {
+            store,
+            state: std::sync::Mutex::new(state),
+        };
+        (journal, warning)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn last_hash(&self, name: &str, function_id: &str) -> Option<String> {
+        self.state()
+            .last_hash(name, function_id)
+            .map(str::to_string)
+    }
+
+    /// The build last submitted for this function, if it was not seen to its end.
+    pub fn unfinished(&self, name: &str, function_id: &str) -> Option<String> {
+        let state = self.state();
+        let record = state.functions.get(name)?;
+        let open = record.status.as_ref().is_none_or(|s| !s.is_final());
+        (open && record.function_id == function_id)
+            .then(|| record.build_id.clone())
+            .flatten()
+    }
+
+    pub fn record_submit(
+        &self,
+        name: &str,
+        function_id: &str,
+        hash: &str,
+        build_id: &str,
+    ) -> Result<(), StateError> {
+        let mut state = self.state();
+        state.record_submit(name, function_id, hash, build_id);
+        self.store.save(&state)
+    }
+
+    /// Records a build's status; saved when the build ended.
+    pub fn record_status(
+        &self,
+        name: &str,
+        build_id: &str,
+        status: &BuildStatus,
+    ) -> Result<(), StateError> {
+        let mut state = self.state();
+        state.record_status(name, build_id, status);
+        match status.is_final() {
+            true => self.store.save(&state),
+            false => Ok(()),
+        }
+    }
+}
+
 /// `Permissions::from_mode` lives in an extension trait; this keeps the call site short.
 trait FromModeExt {
     fn from_mode_ext(mode: u32) -> Self;

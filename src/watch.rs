@@ -3,7 +3,10 @@
 //!
 //! Only this module imports notify. Its callback does no work beyond sending the paths on.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind};
@@ -45,7 +48,7 @@ pub enum Backend {
 pub struct Watcher {
     tx: UnboundedSender<Notice>,
     native: Option<notify::RecommendedWatcher>,
-    poll: Option<notify::PollWatcher>,
+    poll: Option<Poller>,
     poll_interval: Duration,
 }
 
@@ -91,12 +94,8 @@ impl Watcher {
 
     /// Watches a folder and everything below it by polling, whatever else watches it.
     pub fn poll_tree(&mut self, folder: &Path) -> Result<(), WatchError> {
-        self.poller()?
-            .watch(folder, RecursiveMode::Recursive)
-            .map_err(|e| WatchError::Watch {
-                path: folder.to_path_buf(),
-                message: describe(&e),
-            })
+        self.poller().watch(folder, true);
+        Ok(())
     }
 
     pub fn unwatch(&mut self, path: &Path) {
@@ -104,7 +103,7 @@ impl Watcher {
             let _ = w.unwatch(path);
         }
         if let Some(w) = &mut self.poll {
-            let _ = w.unwatch(path);
+            w.unwatch(path);
         }
     }
 
@@ -126,30 +125,130 @@ impl Watcher {
             },
             None => None,
         };
-        self.poller()?
-            .watch(path, mode)
-            .map_err(|e| WatchError::Watch {
-                path: path.to_path_buf(),
-                message: describe(&e),
-            })?;
+        self.poller().watch(path, mode == RecursiveMode::Recursive);
         Ok((Backend::Poll, refused))
     }
 
-    fn poller(&mut self) -> Result<&mut notify::PollWatcher, WatchError> {
-        if self.poll.is_none() {
-            let config = notify::Config::default()
-                .with_poll_interval(self.poll_interval)
-                .with_compare_contents(false);
-            let poll = notify::PollWatcher::new(handler(self.tx.clone()), config).map_err(|e| {
-                WatchError::Watch {
-                    path: PathBuf::from("/"),
-                    message: describe(&e),
-                }
-            })?;
-            self.poll = Some(poll);
-        }
-        Ok(self.poll.as_mut().expect("created above"))
+    fn poller(&mut self) -> &mut Poller {
+        let (tx, interval) = (self.tx.clone(), self.poll_interval);
+        self.poll.get_or_insert_with(|| Poller::start(tx, interval))
     }
+}
+
+/// What a poll compares of each path: a change to any of it is a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    inode: u64,
+    mode: u32,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Stamp {
+            len: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+            mode: meta.mode(),
+        }
+    }
+}
+
+type Listing = HashMap<PathBuf, Stamp>;
+
+/// Watches by looking: every interval, each polled folder is listed (without following
+/// links) and compared with the last listing, to the nanosecond.
+///
+/// notify's own poller compares modification times in whole seconds, so it misses an edit
+/// made within the second of the previous look.
+struct Poller {
+    roots: Arc<Mutex<HashMap<PathBuf, (bool, Listing)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Poller {
+    fn start(tx: UnboundedSender<Notice>, interval: Duration) -> Poller {
+        let roots: Arc<Mutex<HashMap<PathBuf, (bool, Listing)>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (Arc::clone(&roots), Arc::clone(&stop));
+        let spawned = std::thread::Builder::new()
+            .name("gcwatch poll".to_string())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(interval);
+                    let mut roots = r.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut changed = Vec::new();
+                    for (root, (recursive, last)) in roots.iter_mut() {
+                        let now = list(root, *recursive);
+                        changed.extend(diff(last, &now));
+                        *last = now;
+                    }
+                    if !changed.is_empty() && tx.send(Notice::Changed(changed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the poll thread: {e}");
+        }
+        Poller { roots, stop }
+    }
+
+    /// Starts polling a folder; its listing now is what later looks compare with.
+    fn watch(&mut self, root: &Path, recursive: bool) {
+        let listing = list(root, recursive);
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        roots.insert(root.to_path_buf(), (recursive, listing));
+    }
+
+    fn unwatch(&mut self, root: &Path) {
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        roots.remove(root);
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Every path under `root` (and `root` itself) with its stamp.
+fn list(root: &Path, recursive: bool) -> Listing {
+    let mut out = Listing::new();
+    if let Ok(meta) = std::fs::symlink_metadata(root) {
+        out.insert(root.to_path_buf(), Stamp::of(&meta));
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if recursive && meta.is_dir() {
+                stack.push(entry.path());
+            }
+            out.insert(entry.path(), Stamp::of(&meta));
+        }
+    }
+    out
+}
+
+/// The paths created, removed or changed between two listings.
+fn diff(old: &Listing, new: &Listing) -> Vec<PathBuf> {
+    let mut changed: Vec<PathBuf> = new
+        .iter()
+        .filter(|(path, stamp)| old.get(*path) != Some(stamp))
+        .map(|(path, _)| path.clone())
+        .collect();
+    changed.extend(old.keys().filter(|p| !new.contains_key(*p)).cloned());
+    changed
 }
 
 /// The callback of both backends: it only sends what happened on.
@@ -194,6 +293,40 @@ fn describe(e: &notify::Error) -> String {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, MetadataKind, ModifyKind, RenameMode};
+
+    #[test]
+    fn polls_see_sub_second_edits_creations_and_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a"), "1").unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/b"), "1").unwrap();
+        let before = list(root, true);
+        assert!(
+            diff(&before, &list(root, true)).is_empty(),
+            "nothing changed"
+        );
+
+        std::fs::write(root.join("a"), "2").unwrap(); // same size, same second
+        std::fs::write(root.join("c"), "new").unwrap();
+        std::fs::remove_file(root.join("sub/b")).unwrap();
+        let mut changed = diff(&before, &list(root, true));
+        changed.sort();
+        let names: Vec<_> = changed
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
+        let want: Vec<PathBuf> = ["", "a", "c", "sub", "sub/b"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(names, want);
+
+        let shallow = list(root, false);
+        assert!(
+            !shallow.contains_key(&root.join("sub/b")) && shallow.contains_key(&root.join("sub"))
+        );
+    }
 
     #[test]
     fn only_changes_matter() {

@@ -16,6 +16,17 @@ fn status_of(gc: &mut Gc, function: &str, to: &'static str) -> Value {
         })
 }
 
+/// Waits until each of `functions` had a build end in SUCCESS, in whatever order.
+fn all_succeed(gc: &mut Gc, functions: &[&str]) {
+    let mut left: Vec<String> = functions.iter().map(|f| f.to_string()).collect();
+    while !left.is_empty() {
+        let v = gc.out.wait_for(&format!("SUCCESS of {left:?}"), LONG, |v| {
+            v["event"] == "status" && v["to"] == "SUCCESS"
+        });
+        left.retain(|f| v["function"] != f.as_str());
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -578,8 +589,7 @@ fn unknown_statuses_and_html_answers_are_reported_without_hanging() {
             .contains("html"),
         "the body is quoted: {error}"
     );
-    status_of(&mut gc, "a", "SUCCESS");
-    status_of(&mut gc, "b", "SUCCESS");
+    all_succeed(&mut gc, &["a", "b"]);
 }
 
 #[test]
@@ -621,4 +631,43 @@ fn sigterm_during_an_upload_finishes_it_and_leaves_no_temp_file() {
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "temp files left: {left:?}");
+}
+
+#[test]
+fn a_build_submitted_before_a_crash_is_followed_after_the_restart() {
+    let emu = Emu::start(&["--build-delay-ms", "500"]);
+    let project = Project::new(&emu.url).function("a", PY);
+    let mut gc = project.watch(&[]);
+    let submitted = gc
+        .out
+        .wait_for("submitted", LONG, |v| is(v, "submitted", Some("a")));
+    gc.signal(libc::SIGKILL);
+    let _ = gc.child.wait();
+    let id = submitted["build_id"].as_str().unwrap().to_string();
+
+    let mut gc = project.watch(&[]);
+    let end = gc.out.wait_for("the resumed build's end", LONG, |v| {
+        v["event"] == "status" && v["build_id"] == id.as_str() && v["to"] == "SUCCESS"
+    });
+    assert_eq!(end["function"], "a");
+    gc.out
+        .none_within("a second build of the same content", QUIET, |v| {
+            is(v, "submitted", None)
+        });
+}
+
+#[test]
+fn poll_mode_sees_edits_without_file_system_events() {
+    let emu = Emu::start(&[]);
+    let project = Project::new(&emu.url)
+        .function("a", PY)
+        .with_watch("poll = true\n");
+    let mut gc = project.watch(&[]);
+    status_of(&mut gc, "a", "SUCCESS");
+    project.write("functions/a/main.py", "print('polled')\n");
+    let s = gc.out.wait_for("a build found by polling", LONG, |v| {
+        is(v, "submitted", Some("a"))
+    });
+    let entries = unzip(&emu.zip(s["build_id"].as_str().unwrap()));
+    assert_eq!(entry(&entries, "main.py"), Some("print('polled')\n"));
 }
