@@ -705,3 +705,27 @@ fn explain_names_the_deciding_rule() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_skipped_with_a_warning_not_dropped_silently() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let project = Project::new(NO_API).function("a", &[("main.py", "main\n")]);
+    let bad = project.fn_dir("a").join(OsStr::from_bytes(b"caf\xe9.txt"));
+    fs::write(&bad, "latin-1 name\n").unwrap();
+    let out = run_within(
+        &project,
+        project.dir.path(),
+        &["package", "a", "--list"],
+        LONG,
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(listed(&out), ["main.py"], "{out}");
+    assert!(
+        skipped(&out)
+            .iter()
+            .any(|(p, r)| p.starts_with("caf") && r.contains("UTF-8")),
+        "{out}"
+    );
+}
