@@ -321,7 +321,14 @@ pub fn explain(config: &Config, args: &ExplainArgs, emitter: &Emitter) -> i32 {
                     Ok(rel) => {
                         let is_dir =
                             given.as_os_str().as_encoded_bytes().ends_with(b"/") || full.is_dir();
+                        let settings = ship::settings(config, function);
                         match rules.decide(rel, is_dir) {
+                            Ok(decision) if decision.shipped => {
+                                match snapshot::skip_reason(rules.root(), &full, &settings) {
+                                    Some(reason) => Verdict::Skipped(reason),
+                                    None => Verdict::Decided(decision),
+                                }
+                            }
                             Ok(decision) => Verdict::Decided(decision),
                             Err(e) => {
                                 code = exit::BAD_INPUT;
@@ -373,6 +380,8 @@ enum Verdict {
     /// A function folder itself: its contents are what is shipped.
     FunctionFolder,
     Decided(Decision),
+    /// The rules ship it, but packaging skips it: a link or special file, or its name.
+    Skipped(snapshot::SkipReason),
 }
 
 impl Explained {
@@ -381,6 +390,7 @@ impl Explained {
             Verdict::Outside => None,
             Verdict::FunctionFolder => Some(true),
             Verdict::Decided(d) => Some(d.shipped),
+            Verdict::Skipped(_) => Some(false),
         }
     }
 
@@ -394,6 +404,7 @@ impl Explained {
         let why = match &self.verdict {
             Verdict::Outside => String::new(),
             Verdict::FunctionFolder => "the function folder itself (its contents)".to_string(),
+            Verdict::Skipped(reason) => format!("skipped: {reason}"),
             Verdict::Decided(Decision { rule: None, .. }) => "no rule matched".to_string(),
             Verdict::Decided(Decision {
                 rule: Some(rule),
@@ -433,6 +444,7 @@ impl Explained {
         let (kind, rule) = match &self.verdict {
             Verdict::Outside => ("outside", None),
             Verdict::FunctionFolder => ("function_folder", None),
+            Verdict::Skipped(reason) => ("skipped", Some(format!("skipped: {reason}"))),
             Verdict::Decided(Decision { rule: None, .. }) => ("none", None),
             Verdict::Decided(Decision {
                 rule: Some(rule),

@@ -687,6 +687,24 @@ fn explain_names_the_deciding_rule() {
     assert_eq!(answers[8]["function"], Value::Null, "{out}");
     assert_eq!(answers[8]["rule_kind"], "outside", "{out}");
 
+    // Shipped by the rules, skipped by packaging: explain says so too.
+    let dir = project.fn_dir("a");
+    symlink("missing", dir.join("dangling")).unwrap();
+    symlink(".", dir.join("loop")).unwrap();
+    symlink("main.py", dir.join("alias.py")).unwrap();
+    let c = std::ffi::CString::new(dir.join("pipe").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    let (answers, out) = explain(&project, &dir, &["dangling", "loop", "pipe", "alias.py"]);
+    for (answer, reason) in answers.iter().zip(["dangling", "loop", "FIFO"]) {
+        assert_eq!(answer["shipped"], false, "{answer}\n{out}");
+        assert_eq!(answer["rule_kind"], "skipped", "{answer}\n{out}");
+        assert!(
+            answer["rule"].as_str().unwrap_or("").contains(reason),
+            "{answer}\n{out}"
+        );
+    }
+    assert_eq!(answers[3]["shipped"], true, "{out}");
+
     // Relative to the current folder, and one line per path in human format.
     let cwd: PathBuf = project.fn_dir("a");
     let out = {
