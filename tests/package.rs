@@ -487,7 +487,11 @@ fn a_file_growing_during_packaging_never_gives_a_mixed_zip() {
             let started = Instant::now();
             let mut appended = 0;
             // Appends for a while, then lets the file settle so that a later attempt succeeds.
-            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_millis(150) {
+            // The byte cap keeps the disk from being flooded for the tests that run after.
+            while !stop.load(Ordering::Relaxed)
+                && started.elapsed() < Duration::from_millis(150)
+                && appended < 1024
+            {
                 file.write_all(&chunk).unwrap();
                 appended += 1;
                 thread::yield_now();
