@@ -53,6 +53,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Package one function without uploading: hash, file count, zip size
     Package(PackageArgs),
+    /// Say for each path which function it belongs to, whether it is shipped, and which rule decided
+    Explain(ExplainArgs),
     /// List builds through the API
     Builds(BuildsArgs),
     /// Show one build's details through the API
@@ -105,6 +107,13 @@ pub struct PackageArgs {
     /// Print the packaged paths, one a line, sorted
     #[arg(long)]
     pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Paths to explain, relative to the current folder
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

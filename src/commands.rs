@@ -1,22 +1,23 @@
-//! Parsed commands in, work done and an exit code out: `watch`, `build`, `package`, `builds`,
-//! `status`. Each one's failures map to the exit codes of the contract.
+//! Parsed commands in, work done and an exit code out: `watch`, `build`, `package`, `explain`,
+//! `builds`, `status`. Each one's failures map to the exit codes of the contract.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::{is_object_id, BuildStatus, BuildSummary, ListQuery};
-use crate::cli::{BuildArgs, BuildsArgs, PackageArgs, StatusArgs, WatchArgs};
+use crate::cli::{BuildArgs, BuildsArgs, ExplainArgs, PackageArgs, StatusArgs, WatchArgs};
 use crate::client::{ApiError, Client, Credentials, RetryPolicy};
 use crate::config::{ApiConfig, Config};
 use crate::daemon::{Connect, Daemon, WatchOptions};
 use crate::events::paint_status;
 use crate::events::{human_bytes, Emitter, Event, LogFormat};
 use crate::pack;
+use crate::rules::{Decision, Rule, Rules};
 use crate::serve::{Emulator, ServeOptions};
 use crate::ship::{self, Context, Request, Scratch, Shipped};
 use crate::snapshot;
@@ -322,6 +323,221 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
         }
     }
     exit::OK
+}
+
+/// Says for each path which function it belongs to, whether it is shipped, and the rule that
+/// decided. A path in no function folder is reported as such and is not an error: exit 0 unless
+/// the config's rules cannot be read (2).
+pub fn explain(config: &Config, args: &ExplainArgs, emitter: &Emitter) -> i32 {
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            return fail(
+                emitter,
+                (
+                    exit::BAD_INPUT,
+                    format!("cannot read the current folder: {e}"),
+                ),
+            )
+        }
+    };
+    let mut loaded: HashMap<String, Rules> = HashMap::new();
+    let mut code = exit::OK;
+    for given in &args.paths {
+        let full = resolve(&cwd.join(given));
+        let function = config.functions.iter().find(|f| full.starts_with(&f.path));
+        let verdict = match function {
+            None => Verdict::Outside,
+            Some(function) => {
+                if !loaded.contains_key(&function.name) {
+                    let settings = ship::settings(config, function);
+                    match Rules::load(&function.path, &settings.rules) {
+                        Ok(rules) => {
+                            loaded.insert(function.name.clone(), rules);
+                        }
+                        Err(e) => {
+                            code = exit::BAD_INPUT;
+                            emitter.emit(Event::error(Some(&function.name), e.to_string()));
+                            continue;
+                        }
+                    }
+                }
+                let rules = &loaded[&function.name];
+                match full.strip_prefix(&function.path) {
+                    Ok(rel) if rel.as_os_str().is_empty() => Verdict::FunctionFolder,
+                    Ok(rel) => {
+                        let is_dir =
+                            given.as_os_str().as_encoded_bytes().ends_with(b"/") || full.is_dir();
+                        let settings = ship::settings(config, function);
+                        match rules.decide(rel, is_dir) {
+                            Ok(decision) if decision.shipped => {
+                                match snapshot::skip_reason(rules.root(), &full, &settings) {
+                                    Some(reason) => Verdict::Skipped(reason),
+                                    None => Verdict::Decided(decision),
+                                }
+                            }
+                            Ok(decision) => Verdict::Decided(decision),
+                            Err(e) => {
+                                code = exit::BAD_INPUT;
+                                emitter.emit(Event::error(Some(&function.name), e.to_string()));
+                                continue;
+                            }
+                        }
+                    }
+                    Err(_) => Verdict::Outside,
+                }
+            }
+        };
+        let explained = Explained {
+            path: given.display().to_string(),
+            function: function.map(|f| f.name.clone()),
+            verdict,
+        };
+        match emitter.format() {
+            LogFormat::Json => println!("{}", explained.to_json(&cwd)),
+            LogFormat::Human => println!("{}", explained.to_human(&cwd)),
+        }
+    }
+    code
+}
+
+/// `path` (absolute) with its folder made canonical, the last name kept as it is: a link is
+/// explained as the link, not as its target, since the link's name is what would be shipped.
+fn resolve(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => match std::fs::canonicalize(parent) {
+            Ok(parent) => parent.join(name),
+            Err(_) => resolve(parent).join(name),
+        },
+        _ => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// One path's answer from `explain`.
+struct Explained {
+    /// As given on the command line.
+    path: String,
+    function: Option<String>,
+    verdict: Verdict,
+}
+
+enum Verdict {
+    /// In no function folder of the config.
+    Outside,
+    /// A function folder itself: its contents are what is shipped.
+    FunctionFolder,
+    Decided(Decision),
+    /// The rules ship it, but packaging skips it: a link or special file, or its name.
+    Skipped(snapshot::SkipReason),
+}
+
+impl Explained {
+    fn shipped(&self) -> Option<bool> {
+        match &self.verdict {
+            Verdict::Outside => None,
+            Verdict::FunctionFolder => Some(true),
+            Verdict::Decided(d) => Some(d.shipped),
+            Verdict::Skipped(_) => Some(false),
+        }
+    }
+
+    fn to_human(&self, cwd: &Path) -> String {
+        let function = self.function.as_deref().unwrap_or("-");
+        let shipped = match self.shipped() {
+            None => "not in any function folder",
+            Some(true) => "shipped",
+            Some(false) => "not shipped",
+        };
+        let why = match &self.verdict {
+            Verdict::Outside => String::new(),
+            Verdict::FunctionFolder => "the function folder itself (its contents)".to_string(),
+            Verdict::Skipped(reason) => format!("skipped: {reason}"),
+            Verdict::Decided(Decision { rule: None, .. }) => "no rule matched".to_string(),
+            Verdict::Decided(Decision {
+                rule: Some(rule),
+                via,
+                ..
+            }) => {
+                let rule = match rule {
+                    Rule::Default(pattern) => format!("built-in default ({pattern})"),
+                    Rule::StateDir => "the state dir".to_string(),
+                    Rule::Config(pattern) => format!("config ignore ({pattern})"),
+                    Rule::IgnoreFile {
+                        file,
+                        line,
+                        pattern,
+                    } => format!("{}:{line} ({pattern})", shown(file, cwd)),
+                };
+                match via {
+                    Some(via) => format!("{rule}, on folder {}/", via.display()),
+                    None => rule,
+                }
+            }
+        };
+        [self.path.as_str(), function, shipped, why.as_str()]
+            .iter()
+            .filter(|part| !part.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+
+    fn to_json(&self, cwd: &Path) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "path": self.path,
+            "function": self.function,
+            "shipped": self.shipped(),
+        });
+        let (kind, rule) = match &self.verdict {
+            Verdict::Outside => ("outside", None),
+            Verdict::FunctionFolder => ("function_folder", None),
+            Verdict::Skipped(reason) => ("skipped", Some(format!("skipped: {reason}"))),
+            Verdict::Decided(Decision { rule: None, .. }) => ("none", None),
+            Verdict::Decided(Decision {
+                rule: Some(rule),
+                via,
+                ..
+            }) => {
+                if let Some(via) = via {
+                    value["via"] = format!("{}/", via.display()).into();
+                }
+                match rule {
+                    Rule::Default(pattern) => {
+                        value["pattern"] = (*pattern).into();
+                        ("default", Some(format!("built-in default ({pattern})")))
+                    }
+                    Rule::StateDir => ("state_dir", Some("the state dir".to_string())),
+                    Rule::Config(pattern) => {
+                        value["pattern"] = pattern.as_str().into();
+                        ("config", Some(format!("config ignore ({pattern})")))
+                    }
+                    Rule::IgnoreFile {
+                        file,
+                        line,
+                        pattern,
+                    } => {
+                        let file = shown(file, cwd);
+                        value["file"] = file.as_str().into();
+                        value["line"] = (*line).into();
+                        value["pattern"] = pattern.as_str().into();
+                        ("ignore_file", Some(format!("{file}:{line} ({pattern})")))
+                    }
+                }
+            }
+        };
+        value["rule"] = rule.into();
+        value["rule_kind"] = kind.into();
+        value
+    }
+}
+
+/// `file` relative to the current folder when it is inside it, else as it is (absolute).
+fn shown(file: &Path, cwd: &Path) -> String {
+    let cwd = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
+    file.strip_prefix(&cwd)
+        .unwrap_or(file)
+        .display()
+        .to_string()
 }
 
 /// Lists builds: one function's, or every function's of the project, newest first.

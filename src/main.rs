@@ -59,6 +59,7 @@ async fn run(cli: Cli, emitter: Emitter) -> i32 {
         Command::Watch(args) => commands::watch(config, args, emitter).await,
         Command::Build(args) => commands::build(config, args, emitter).await,
         Command::Package(args) => commands::package(&config, &args, &emitter),
+        Command::Explain(args) => commands::explain(&config, &args, &emitter),
         Command::Builds(args) => commands::builds(config, args, emitter).await,
         Command::Status(args) => commands::status(config, args, emitter).await,
         Command::Serve(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {

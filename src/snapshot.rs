@@ -642,6 +642,49 @@ fn resolve(abs: &Path) -> io::Result<Option<Resolved>> {
     }
 }
 
+/// Why the walk would skip `abs` (inside the function folder `root`, canonical) even though the
+/// rules ship it: the same checks as the walk, for one path, so that `explain` tells the whole
+/// story. `None` when it would be shipped, or does not exist.
+pub fn skip_reason(root: &Path, abs: &Path, settings: &Settings) -> Option<SkipReason> {
+    let name = abs.file_name()?;
+    match name.to_str() {
+        None => {
+            return Some(SkipReason::Name {
+                why: "name is not valid UTF-8, which zip names must be",
+            })
+        }
+        Some(name) if name.contains('\\') => {
+            return Some(SkipReason::Name {
+                why:
+                    "name contains a backslash, which unzips as a folder separator on some systems",
+            })
+        }
+        Some(_) => {}
+    }
+    let meta = match resolve(abs).ok()?? {
+        Resolved::Dangling => return Some(SkipReason::Dangling),
+        Resolved::Link { target, meta } => {
+            if !target.starts_with(root) && !settings.follow_external_symlinks {
+                return Some(SkipReason::Outside { target });
+            }
+            // A link to a folder above it: the walk would find it already being walked.
+            if meta.is_dir() && abs.parent().is_some_and(|p| p.starts_with(&target)) {
+                return Some(SkipReason::Loop { target });
+            }
+            meta
+        }
+        Resolved::Plain(meta) => meta,
+    };
+    let file_type = meta.file_type();
+    if file_type.is_dir() || file_type.is_file() {
+        None
+    } else {
+        Some(SkipReason::Special {
+            kind: special_kind(&file_type),
+        })
+    }
+}
+
 fn special_kind(file_type: &fs::FileType) -> &'static str {
     if file_type.is_fifo() {
         "FIFO"

@@ -136,8 +136,13 @@ pub struct Project {
 
 impl Project {
     pub fn new(url: &str) -> Project {
+        Project::new_in(url, &std::env::temp_dir())
+    }
+
+    /// A project in a new folder under `base`.
+    pub fn new_in(url: &str, base: &Path) -> Project {
         Project {
-            dir: tempfile::tempdir().unwrap(),
+            dir: tempfile::tempdir_in(base).unwrap(),
             functions: Vec::new(),
             url: url.to_string(),
             watch: "debounce_ms = 100\nmax_wait_ms = 2000\n".to_string(),
