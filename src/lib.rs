@@ -48,3 +48,4 @@ pub mod ship;
 pub mod snapshot;
 pub mod state;
 pub mod watch;
+pub mod zipfile;

@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use tempfile::NamedTempFile;
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use crate::events::human_bytes;
 use crate::rules::RulesError;
 use crate::snapshot::{
-    self, open_regular, EntryKind, Largest, Settings, Snapshot, TreeHash, BUFFER,
+    self, open_regular, Entry, EntryKind, Largest, Settings, Snapshot, TreeHash, BUFFER,
 };
+use crate::zipfile::{self, Compressed, Method};
 
 /// Extensions (lowercase) of formats that are compressed already: deflating
 /// them again costs time and gains nothing, so they are stored.
@@ -39,9 +39,6 @@ pub const STORED_EXTENSIONS: &[&str] = &[
 
 /// How many times [`package`] starts over when files change under it.
 const ATTEMPTS: u32 = 3;
-
-/// Files from this size on need zip64 sizes in their headers.
-const ZIP64_FILE_SIZE: u64 = u32::MAX as u64;
 
 /// Why a function could not be packaged. Nothing partial is ever shipped.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +77,7 @@ pub enum PackError {
     Zip {
         root: PathBuf,
         #[source]
-        source: zip::result::ZipError,
+        source: io::Error,
     },
     #[error("cannot create a temporary zip in {path}")]
     Temp {
@@ -148,57 +145,177 @@ pub enum Outcome {
     Packaged(Package),
 }
 
+/// Files up to this size are read and compressed in memory, on every core; larger ones are
+/// streamed through one compressor, so memory does not grow with them.
+const IN_MEMORY: u64 = 4 << 20;
+/// How many bytes of files are read and compressed at once: the bound on memory.
+const BATCH_BYTES: u64 = 16 << 20;
+
 /// Writes the zip of `snapshot` to `out` and returns its size in bytes.
 ///
 /// Each file is read once, its bytes hashed on their way into the zip; a
 /// file whose hash or size differs from the snapshot's is
 /// [`PackError::Changed`], and the zip must then be thrown away.
+///
+/// Files are compressed in parallel in batches of consecutive entries and written in
+/// order, so the output depends only on the snapshot, never on timing.
 pub fn write_zip(snapshot: &Snapshot, out: impl Write + Seek) -> Result<u64, PackError> {
     let zip_error = |source| PackError::Zip {
         root: snapshot.root.clone(),
         source,
     };
-    let mut zip = ZipWriter::new(out);
-    let mut buf = vec![0; BUFFER];
-    for entry in &snapshot.entries {
-        match &entry.kind {
-            EntryKind::Dir => {
-                let options = options(entry.mode, CompressionMethod::Stored, false);
-                zip.add_directory(entry.zip_name(), options)
-                    .map_err(zip_error)?;
-            }
-            EntryKind::File { size, hash, source } => {
-                let method = if is_precompressed(&entry.path) {
-                    CompressionMethod::Stored
-                } else {
-                    CompressionMethod::Deflated
-                };
-                let options = options(entry.mode, method, *size >= ZIP64_FILE_SIZE);
-                zip.start_file(entry.path.as_str(), options)
-                    .map_err(zip_error)?;
-                let (written_hash, written) =
-                    copy_hashing(source, &mut zip, &mut buf).map_err(|err| match err {
-                        Copy::Read(err) => PackError::Read {
-                            path: source.clone(),
-                            source: err,
-                        },
-                        Copy::Write(err) => zip_error(err.into()),
-                        Copy::Pack(err) => err,
-                    })?;
-                if written_hash != *hash || written != *size {
-                    return Err(PackError::Changed {
-                        path: source.clone(),
-                    });
+    let mut zip = zipfile::Writer::new(out).map_err(zip_error)?;
+    let entries = &snapshot.entries;
+    let mut next = 0;
+    while next < entries.len() {
+        let start = next;
+        let mut bytes = 0;
+        while let Some(entry) = entries.get(next) {
+            match &entry.kind {
+                EntryKind::Dir => {}
+                EntryKind::File { size, .. }
+                    if *size <= IN_MEMORY && bytes + size <= BATCH_BYTES =>
+                {
+                    bytes += size;
                 }
+                EntryKind::File { size, .. } if *size <= IN_MEMORY && next == start => {
+                    bytes += size;
+                }
+                EntryKind::File { .. } => break,
             }
+            next += 1;
+        }
+        if next == start {
+            stream_file(&mut zip, &entries[next]).map_err(|e| e.into_pack(zip_error))?;
+            next += 1;
+            continue;
+        }
+        let batch = &entries[start..next];
+        let compressed: Vec<Option<Result<Compressed, PackError>>> = batch
+            .par_iter()
+            .map_init(zipfile::compressor, |compressor, entry| match &entry.kind {
+                EntryKind::Dir => None,
+                EntryKind::File { .. } => Some(read_compressed(entry, compressor)),
+            })
+            .collect();
+        for (entry, data) in batch.iter().zip(compressed) {
+            match data {
+                None => zip.dir(&entry.zip_name(), entry.mode),
+                Some(data) => zip.file(&entry.path, entry.mode, &data?),
+            }
+            .map_err(zip_error)?;
         }
     }
-    let mut out = zip.finish().map_err(zip_error)?;
-    let bytes = out
-        .flush()
-        .and_then(|()| out.stream_position())
-        .map_err(|err| zip_error(err.into()))?;
+    let (mut out, bytes) = zip.finish().map_err(zip_error)?;
+    out.flush().map_err(zip_error)?;
     Ok(bytes)
+}
+
+/// Reads one file, checks it against the snapshot, and compresses it.
+fn read_compressed(
+    entry: &Entry,
+    compressor: &mut libdeflater::Compressor,
+) -> Result<Compressed, PackError> {
+    let EntryKind::File { size, hash, source } = &entry.kind else {
+        unreachable!("only files are read");
+    };
+    let mut file = open_regular(source)?;
+    // One byte more than expected shows a file that grew.
+    let mut data = Vec::with_capacity(*size as usize + 1);
+    (&mut file)
+        .take(size + 1)
+        .read_to_end(&mut data)
+        .map_err(|source_err| PackError::Read {
+            path: source.clone(),
+            source: source_err,
+        })?;
+    if data.len() as u64 != *size || blake3::hash(&data).as_bytes() != hash {
+        return Err(PackError::Changed {
+            path: source.clone(),
+        });
+    }
+    Ok(zipfile::compress(
+        &data,
+        is_precompressed(&entry.path),
+        compressor,
+    ))
+}
+
+enum StreamError {
+    Io(io::Error),
+    Pack(PackError),
+}
+
+impl StreamError {
+    fn into_pack(self, zip_error: impl Fn(io::Error) -> PackError) -> PackError {
+        match self {
+            StreamError::Io(e) => zip_error(e),
+            StreamError::Pack(e) => e,
+        }
+    }
+}
+
+/// Streams one large file into the zip through a deflate encoder (or stored), hashing
+/// what goes in.
+fn stream_file<W: Write + Seek>(
+    zip: &mut zipfile::Writer<W>,
+    entry: &Entry,
+) -> Result<(), StreamError> {
+    let EntryKind::File { size, hash, source } = &entry.kind else {
+        unreachable!("only files are streamed");
+    };
+    let mut file = open_regular(source).map_err(StreamError::Pack)?;
+    let method = if is_precompressed(&entry.path) {
+        Method::Stored
+    } else {
+        Method::Deflated
+    };
+    let mut failure = None;
+    let result = zip.file_streamed(&entry.path, entry.mode, method, *size, |out| {
+        let mut buf = vec![0; BUFFER];
+        let mut hasher = blake3::Hasher::new();
+        let mut crc = crc32fast::Hasher::new();
+        let mut written = 0u64;
+        let mut sink: Box<dyn Write + '_> = match method {
+            Method::Deflated => Box::new(flate2::write::DeflateEncoder::new(
+                &mut *out,
+                flate2::Compression::new(6),
+            )),
+            Method::Stored => Box::new(&mut *out),
+        };
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(PackError::Read {
+                        path: source.clone(),
+                        source: e,
+                    });
+                    return Err(io::Error::other("read failed"));
+                }
+            };
+            hasher.update(&buf[..n]);
+            crc.update(&buf[..n]);
+            sink.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+        sink.flush()?;
+        drop(sink);
+        if written != *size || hasher.finalize().as_bytes() != hash {
+            failure = Some(PackError::Changed {
+                path: source.clone(),
+            });
+            return Err(io::Error::other("changed"));
+        }
+        Ok((crc.finalize(), written))
+    });
+    match (result, failure) {
+        (_, Some(failure)) => Err(StreamError::Pack(failure)),
+        (Err(e), None) => Err(StreamError::Io(e)),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
 /// Snapshots `root` and writes its zip to a temporary file in `tmp_dir`.
@@ -279,21 +396,6 @@ pub fn package_changed(
     })
 }
 
-/// The options of every entry: only the mode, the compression method and
-/// zip64 headers (for files from 4 GiB) vary.
-fn options(mode: u32, method: CompressionMethod, large: bool) -> SimpleFileOptions {
-    let level = match method {
-        CompressionMethod::Deflated => Some(6),
-        _ => None,
-    };
-    SimpleFileOptions::default()
-        .compression_method(method)
-        .compression_level(level)
-        .last_modified_time(DateTime::default())
-        .unix_permissions(mode)
-        .large_file(large)
-}
-
 /// Whether `path`'s extension names an already-compressed format.
 pub fn is_precompressed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
@@ -305,35 +407,6 @@ pub fn is_precompressed(path: &str) -> bool {
     }
 }
 
-enum Copy {
-    Read(io::Error),
-    Write(io::Error),
-    Pack(PackError),
-}
-
-/// Streams the file at `path` into `out`, hashing what is written.
-fn copy_hashing(
-    path: &Path,
-    out: &mut impl Write,
-    buf: &mut [u8],
-) -> Result<([u8; 32], u64), Copy> {
-    let mut file = open_regular(path).map_err(Copy::Pack)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut size = 0u64;
-    loop {
-        let n = match file.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(Copy::Read(err)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(Copy::Write)?;
-        size += n as u64;
-    }
-    Ok((*hasher.finalize().as_bytes(), size))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,11 +416,11 @@ mod tests {
     use std::io::Cursor;
     use std::process::Command;
     use tempfile::TempDir;
-    use zip::ZipArchive;
+    use zip::{CompressionMethod, DateTime, ZipArchive};
 
     const SAMPLE: &[(&str, &str)] = &[
         (".gitignore", "*.log\n"),
-        ("main.go", "package main\n\nfunc main() {}\n"),
+        ("main.go", "package main\n\nfunc main() {}\n\n// main main main main main main main main main main main main\n"),
         ("bootstrap", "#!/bin/sh\nexec ./main\n"),
         ("lib/util.go", "package lib\n"),
         ("static/logo.PNG", "not really a png"),
@@ -400,11 +473,12 @@ mod tests {
         let mut archive = ZipArchive::new(Cursor::new(zip_bytes(tmp.path()))).unwrap();
         #[rustfmt::skip]
         let want: &[(&str, u32, CompressionMethod)] = &[
-            (".gitignore", 0o100644, CompressionMethod::Deflated),
-            ("bootstrap", 0o100755, CompressionMethod::Deflated),
+            // Files that deflate does not shrink are stored.
+            (".gitignore", 0o100644, CompressionMethod::Stored),
+            ("bootstrap", 0o100755, CompressionMethod::Stored),
             ("empty/", 0o40755, CompressionMethod::Stored),
             ("lib/", 0o40755, CompressionMethod::Stored),
-            ("lib/util.go", 0o100644, CompressionMethod::Deflated),
+            ("lib/util.go", 0o100644, CompressionMethod::Stored),
             ("main.go", 0o100644, CompressionMethod::Deflated),
             ("nested/", 0o40755, CompressionMethod::Stored),
             ("nested/empty/", 0o40755, CompressionMethod::Stored),
