@@ -107,6 +107,9 @@ pub struct PackageArgs {
     /// Print the packaged paths, one a line, sorted
     #[arg(long)]
     pub list: bool,
+    /// Print only the tree hash; no zip is made
+    #[arg(long, conflicts_with_all = ["out", "list"])]
+    pub hash_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,11 +16,12 @@ use crate::config::{ApiConfig, Config};
 use crate::daemon::{Connect, Daemon, WatchOptions};
 use crate::events::paint_status;
 use crate::events::{human_bytes, Emitter, Event, LogFormat};
-use crate::pack;
+use crate::pack::{self, PackError};
 use crate::rules::{Decision, Rule, Rules};
 use crate::serve::{Emulator, ServeOptions};
 use crate::ship::{self, Context, Request, Scratch, Shipped};
 use crate::snapshot;
+use crate::statcache::Caches;
 use crate::state::{Journal, StateStore};
 
 /// Exit codes of the contract (SPEC §1).
@@ -120,6 +121,7 @@ fn context(config: &Config, target: &Target, emitter: &Emitter, scratch: &Scratc
     let client = target.client.clone();
     Context {
         journal: Arc::new(journal),
+        caches: Arc::new(Caches::new(config.watch.state_dir.join("cache"))),
         client,
         emitter: emitter.clone(),
         poll_interval: config.api.poll_interval,
@@ -224,6 +226,7 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
         _ = sigint.recv() => return interrupted(aborts),
         _ = sigterm.recv() => return interrupted(aborts),
     };
+    ctx.caches.save();
     outcomes
         .into_iter()
         .map(|o| outcome_code(&o.unwrap_or(Shipped::PackFailed)))
@@ -265,8 +268,32 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
             .unwrap_or_else(std::env::temp_dir),
         None => std::env::temp_dir(),
     };
-    let packaged = match pack::package(&function.path, &settings, &tmp_dir) {
-        Ok(p) => p,
+    let caches = Caches::new(config.watch.state_dir.join("cache"));
+    let cache = caches.of(&function.name);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if args.hash_only {
+        let snapshot = Rules::load(&function.path, &settings.rules)
+            .map_err(PackError::from)
+            .and_then(|rules| snapshot::take_with(&rules, &settings, &mut cache));
+        drop(cache);
+        return match snapshot {
+            Ok(snapshot) => {
+                caches.save();
+                println!("{}", snapshot.hash);
+                exit::OK
+            }
+            Err(e) => fail(
+                emitter,
+                (exit::BAD_INPUT, format!("{}: {e}", function.name)),
+            ),
+        };
+    }
+    let packaged = pack::package_changed(&function.path, &settings, &tmp_dir, None, &mut cache);
+    drop(cache);
+    caches.save();
+    let packaged = match packaged {
+        Ok(pack::Outcome::Packaged(p)) => p,
+        Ok(pack::Outcome::Unchanged(_)) => unreachable!("no last hash to compare with"),
         Err(e) => {
             return fail(
                 emitter,

@@ -333,11 +333,26 @@ impl Daemon {
         let mut files = 0;
         let mut changed = Vec::new();
         let mut unchanged = Vec::new();
-        for slot in self.slots.iter().filter(|s| s.present) {
-            let f = &slot.function;
-            let (root, settings) = (f.path.clone(), slot.settings.clone());
-            let started = Instant::now();
-            match tokio::task::spawn_blocking(move || snapshot::take(&root, &settings)).await {
+        // Every function's walk starts at once; hashing shares the cores.
+        let started = Instant::now();
+        let walks: Vec<_> = self
+            .slots
+            .iter()
+            .filter(|s| s.present)
+            .map(|slot| {
+                let (root, settings) = (slot.function.path.clone(), slot.settings.clone());
+                let cache = self.ctx.caches.of(&slot.function.name);
+                let walk = tokio::task::spawn_blocking(move || {
+                    let rules = Rules::load(&root, &settings.rules)?;
+                    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+                    snapshot::take_with(&rules, &settings, &mut cache)
+                });
+                (slot.function.clone(), walk)
+            })
+            .collect();
+        for (f, walk) in walks {
+            let f = &f;
+            match walk.await {
                 Ok(Ok(snap)) => {
                     files += snap.files;
                     let hash = snap.hash.to_string();
@@ -364,6 +379,9 @@ impl Daemon {
         for event in unchanged {
             self.ctx.emitter.emit(event);
         }
+        // The hashes just read make the next start quick; writing them must not delay a build.
+        let caches = self.ctx.caches.clone();
+        tokio::task::spawn_blocking(move || caches.save());
         if build {
             for name in changed {
                 self.due(&name);
@@ -755,6 +773,8 @@ impl Daemon {
         for task in tasks {
             let _ = task.await;
         }
+        let caches = self.ctx.caches.clone();
+        let _ = tokio::task::spawn_blocking(move || caches.save()).await;
         self.ctx.emitter.emit(Event::Stopped);
         0
     }

@@ -46,6 +46,7 @@ pub mod service;
 
 pub mod ship;
 pub mod snapshot;
+pub mod statcache;
 pub mod state;
 pub mod watch;
 pub mod zipfile;

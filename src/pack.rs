@@ -14,10 +14,11 @@ use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
 use crate::events::human_bytes;
-use crate::rules::RulesError;
+use crate::rules::{Rules, RulesError};
 use crate::snapshot::{
     self, open_regular, Entry, EntryKind, Largest, Settings, Snapshot, TreeHash, BUFFER,
 };
+use crate::statcache::StatCache;
 use crate::zipfile::{self, Compressed, Method};
 
 /// Extensions (lowercase) of formats that are compressed already: deflating
@@ -320,7 +321,7 @@ fn stream_file<W: Write + Seek>(
 
 /// Snapshots `root` and writes its zip to a temporary file in `tmp_dir`.
 pub fn package(root: &Path, settings: &Settings, tmp_dir: &Path) -> Result<Package, PackError> {
-    match package_changed(root, settings, tmp_dir, None)? {
+    match package_changed(root, settings, tmp_dir, None, &mut StatCache::default())? {
         Outcome::Packaged(package) => Ok(package),
         Outcome::Unchanged(_) => unreachable!("there is no last hash to equal"),
     }
@@ -337,6 +338,7 @@ pub fn package_changed(
     settings: &Settings,
     tmp_dir: &Path,
     last: Option<&TreeHash>,
+    cache: &mut StatCache,
 ) -> Result<Outcome, PackError> {
     let mut changed = PathBuf::new();
     for attempt in 1..=ATTEMPTS {
@@ -344,7 +346,8 @@ pub fn package_changed(
             // Give whatever is writing a moment to finish.
             thread::sleep(Duration::from_millis(100 * u64::from(attempt - 1)));
         }
-        let snapshot = match snapshot::take(root, settings) {
+        let rules = Rules::load(root, &settings.rules)?;
+        let snapshot = match snapshot::take_with(&rules, settings, cache) {
             Err(PackError::Changed { path }) => {
                 changed = path;
                 continue;
@@ -535,6 +538,7 @@ mod tests {
             &Settings::default(),
             out.path(),
             Some(&package.snapshot.hash),
+            &mut StatCache::default(),
         )
         .unwrap();
         assert!(matches!(unchanged, Outcome::Unchanged(s) if s.hash == package.snapshot.hash));

@@ -18,6 +18,7 @@ use crate::pack::{self, Outcome, Package};
 use crate::progress::UploadBar;
 use crate::rules::RuleSettings;
 use crate::snapshot::{Settings, Snapshot};
+use crate::statcache::Caches;
 use crate::state::Journal;
 
 /// What one function needs to be packaged the same way by every caller.
@@ -47,6 +48,8 @@ pub struct Context {
     pub tmp_dir: PathBuf,
     /// What was last submitted; written before each `submitted` line.
     pub journal: Arc<Journal>,
+    /// Each function's stat cache, so that only changed files are read.
+    pub caches: Arc<Caches>,
     /// Skipped paths already reported, so each warning is said once per run.
     pub reported_skips: Arc<Mutex<HashSet<(String, String)>>>,
 }
@@ -92,9 +95,17 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     let packed = {
         let req = req.clone();
         let tmp_dir = ctx.tmp_dir.clone();
+        let cache = ctx.caches.of(&name);
         tokio::task::spawn_blocking(move || {
             let last = req.last_hash.as_deref().and_then(|h| h.parse().ok());
-            pack::package_changed(&req.function.path, &req.settings, &tmp_dir, last.as_ref())
+            let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+            pack::package_changed(
+                &req.function.path,
+                &req.settings,
+                &tmp_dir,
+                last.as_ref(),
+                &mut cache,
+            )
         })
         .await
     };

@@ -16,6 +16,8 @@ use std::str::FromStr;
 use crate::events::human_bytes;
 use crate::pack::{Limit, PackError};
 use crate::rules::{RuleSettings, Rules};
+use crate::statcache::{now_ns, Stamp, StatCache};
+use rayon::prelude::*;
 
 /// Mode stored for folders and for files with any execute bit.
 pub const MODE_EXEC: u32 = 0o755;
@@ -316,14 +318,19 @@ fn files(n: usize) -> String {
 /// Walks and hashes the function folder `root`.
 pub fn take(root: &Path, settings: &Settings) -> Result<Snapshot, PackError> {
     let rules = Rules::load(root, &settings.rules)?;
-    take_with(&rules, settings)
+    take_with(&rules, settings, &mut StatCache::default())
 }
 
-/// Walks and hashes the function folder of `rules`.
+/// Walks and hashes the function folder of `rules`, reading only the files whose stat
+/// differs from what `cache` remembers; `cache` is updated to the files found.
 ///
 /// A file that disappears, or stops being a regular file, between the listing
 /// and its hashing is [`PackError::Changed`]: the caller takes a new snapshot.
-pub fn take_with(rules: &Rules, settings: &Settings) -> Result<Snapshot, PackError> {
+pub fn take_with(
+    rules: &Rules,
+    settings: &Settings,
+    cache: &mut StatCache,
+) -> Result<Snapshot, PackError> {
     let walk = walk(rules, settings)?;
     if walk.files > settings.max_files {
         return Err(PackError::TooLarge {
@@ -340,16 +347,36 @@ pub fn take_with(rules: &Rules, settings: &Settings) -> Result<Snapshot, PackErr
         });
     }
 
+    // Files the cache cannot vouch for are read, on every core.
+    let recorded_ns = now_ns();
+    let hashes: Vec<Option<Result<Hashed, PackError>>> = walk
+        .found
+        .par_iter()
+        .map(|listed| match &listed.kind {
+            Found::Dir => None,
+            Found::File {
+                source,
+                stamp,
+                size,
+            } => Some(match cache.get(source, stamp) {
+                Some(hash) => Ok((hash, *size)),
+                None => hash_file(source),
+            }),
+        })
+        .collect();
+
     let mut entries = Vec::with_capacity(walk.found.len());
     let mut bytes = 0;
-    for listed in walk.found {
-        let kind = match listed.kind {
-            Found::Dir => EntryKind::Dir,
-            Found::File { source, .. } => {
-                let (hash, size) = hash_file(&source)?;
+    let mut fresh = StatCache::default();
+    for (listed, hashed) in walk.found.into_iter().zip(hashes) {
+        let kind = match (listed.kind, hashed) {
+            (Found::File { source, stamp, .. }, Some(hashed)) => {
+                let (hash, size) = hashed?;
                 bytes += size;
+                fresh.insert(source.clone(), stamp, hash, recorded_ns);
                 EntryKind::File { size, hash, source }
             }
+            _ => EntryKind::Dir,
         };
         entries.push(Entry {
             path: listed.path,
@@ -357,6 +384,7 @@ pub fn take_with(rules: &Rules, settings: &Settings) -> Result<Snapshot, PackErr
             kind,
         });
     }
+    *cache = fresh;
     entries.sort_by_cached_key(Entry::zip_name);
     let mut skipped = walk.skipped;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -400,6 +428,9 @@ pub(crate) fn open_regular(path: &Path) -> Result<File, PackError> {
     Ok(file)
 }
 
+/// A file's content hash and length.
+type Hashed = ([u8; 32], u64);
+
 /// The BLAKE3 hash and length of a file's content, read in chunks.
 fn hash_file(path: &Path) -> Result<([u8; 32], u64), PackError> {
     let mut file = open_regular(path)?;
@@ -433,7 +464,11 @@ struct Listed {
 
 enum Found {
     Dir,
-    File { size: u64, source: PathBuf },
+    File {
+        size: u64,
+        source: PathBuf,
+        stamp: Stamp,
+    },
 }
 
 struct Walk {
@@ -592,6 +627,7 @@ fn walk(rules: &Rules, settings: &Settings) -> Result<Walk, PackError> {
                     kind: Found::File {
                         size: meta.len(),
                         source: target.unwrap_or(abs),
+                        stamp: Stamp::of(&meta),
                     },
                 });
                 walk.files += 1;
