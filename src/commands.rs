@@ -19,9 +19,8 @@ use crate::events::{human_bytes, Emitter, Event, LogFormat};
 use crate::pack::{self, PackError};
 use crate::rules::{Decision, Rule, Rules};
 use crate::serve::{Emulator, ServeOptions};
-use crate::ship::{self, Context, Request, Scratch, Shipped};
+use crate::ship::{self, Caches, Context, Request, Scratch, Shipped};
 use crate::snapshot;
-use crate::statcache::Caches;
 use crate::state::{Journal, StateStore};
 
 /// Exit codes of the contract (SPEC §1).
@@ -274,7 +273,7 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
     if args.hash_only {
         let snapshot = Rules::load(&function.path, &settings.rules)
             .map_err(PackError::from)
-            .and_then(|rules| snapshot::take_with(&rules, &settings, &mut cache));
+            .and_then(|rules| snapshot::take_with(&rules, &settings, &mut cache.stat));
         drop(cache);
         return match snapshot {
             Ok(snapshot) => {

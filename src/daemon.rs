@@ -344,8 +344,8 @@ impl Daemon {
                 let cache = self.ctx.caches.of(&slot.function.name);
                 let walk = tokio::task::spawn_blocking(move || {
                     let rules = Rules::load(&root, &settings.rules)?;
-                    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-                    snapshot::take_with(&rules, &settings, &mut cache)
+                    let mut memory = cache.lock().unwrap_or_else(|e| e.into_inner());
+                    snapshot::take_with(&rules, &settings, &mut memory.stat)
                 });
                 (slot.function.clone(), walk)
             })

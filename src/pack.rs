@@ -4,8 +4,11 @@
 //! snapshot order, one fixed timestamp, modes reduced to 0755/0644, no extra
 //! fields that vary, and a compression choice that depends only on the name.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::fs;
 use std::io::{self, BufWriter, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
@@ -136,6 +139,19 @@ pub struct Package {
     /// Deleted when dropped; `persist` it to keep it.
     pub zip: NamedTempFile,
     pub bytes: u64,
+    /// Where each file's data sits in the zip, for the next packaging to copy from.
+    pub index: ZipIndex,
+    /// How many files were copied from the previous zip rather than compressed.
+    pub reused: usize,
+}
+
+/// What packaging remembers of one function from one run to the next.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// File hashes by stat, so that unchanged files are not read.
+    pub stat: StatCache,
+    /// The last zip, so that unchanged files are not compressed again.
+    pub previous: Option<Previous>,
 }
 
 /// What [`package_changed`] found.
@@ -152,20 +168,64 @@ const IN_MEMORY: u64 = 4 << 20;
 /// How many bytes of files are read and compressed at once: the bound on memory.
 const BATCH_BYTES: u64 = 16 << 20;
 
+/// Where one file's compressed data sits in a zip gcwatch wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    hash: [u8; 32],
+    method: Method,
+    crc: u32,
+    size: u64,
+    offset: u64,
+    len: u64,
+}
+
+/// Each file's compressed data in a zip, by path.
+pub type ZipIndex = HashMap<String, Stored>;
+
+/// A zip written before, whose entries are copied instead of compressed again when the
+/// file's content hash is the same: after an edit, only the edited files are compressed.
+#[derive(Debug)]
+pub struct Previous {
+    pub path: PathBuf,
+    pub index: ZipIndex,
+}
+
 /// Writes the zip of `snapshot` to `out` and returns its size in bytes.
 ///
 /// Each file is read once, its bytes hashed on their way into the zip; a
 /// file whose hash or size differs from the snapshot's is
 /// [`PackError::Changed`], and the zip must then be thrown away.
+pub fn write_zip(snapshot: &Snapshot, out: impl Write + Seek) -> Result<u64, PackError> {
+    write_zip_reusing(snapshot, out, None).map(|(bytes, _, _)| bytes)
+}
+
+/// [`write_zip`], copying the compressed data of files whose content is unchanged from
+/// `previous`; returns the size and where each file's data sits in the new zip.
 ///
 /// Files are compressed in parallel in batches of consecutive entries and written in
-/// order, so the output depends only on the snapshot, never on timing.
-pub fn write_zip(snapshot: &Snapshot, out: impl Write + Seek) -> Result<u64, PackError> {
+/// order. The same content always compresses to the same bytes, so a copied entry is
+/// exactly what compressing it again would give, and the output depends only on the
+/// snapshot, never on timing or on what was reused.
+pub fn write_zip_reusing(
+    snapshot: &Snapshot,
+    out: impl Write + Seek,
+    previous: Option<&Previous>,
+) -> Result<(u64, ZipIndex, usize), PackError> {
     let zip_error = |source| PackError::Zip {
         root: snapshot.root.clone(),
         source,
     };
+    let old = previous.and_then(|p| Some((fs::File::open(&p.path).ok()?, &p.index)));
+    let reusable = |entry: &Entry| -> Option<&Stored> {
+        let EntryKind::File { hash, .. } = &entry.kind else {
+            return None;
+        };
+        let (_, index) = old.as_ref()?;
+        index.get(&entry.path).filter(|s| s.hash == *hash)
+    };
     let mut zip = zipfile::Writer::new(out).map_err(zip_error)?;
+    let mut index = ZipIndex::new();
+    let reused = entries_reused(&snapshot.entries, &reusable);
     let entries = &snapshot.entries;
     let mut next = 0;
     while next < entries.len() {
@@ -187,7 +247,11 @@ pub fn write_zip(snapshot: &Snapshot, out: impl Write + Seek) -> Result<u64, Pac
             next += 1;
         }
         if next == start {
-            stream_file(&mut zip, &entries[next]).map_err(|e| e.into_pack(zip_error))?;
+            let entry = &entries[next];
+            let copy = reusable(entry).zip(old.as_ref().map(|(f, _)| f));
+            let (at, len, method, crc) =
+                stream_file(&mut zip, entry, copy).map_err(|e| e.into_pack(zip_error))?;
+            index.insert(entry.path.clone(), stored(entry, method, crc, at, len));
             next += 1;
             continue;
         }
@@ -196,20 +260,75 @@ pub fn write_zip(snapshot: &Snapshot, out: impl Write + Seek) -> Result<u64, Pac
             .par_iter()
             .map_init(zipfile::compressor, |compressor, entry| match &entry.kind {
                 EntryKind::Dir => None,
-                EntryKind::File { .. } => Some(read_compressed(entry, compressor)),
+                EntryKind::File { .. } => Some(match reusable(entry) {
+                    Some(s) => copy_stored(old.as_ref().map(|(f, _)| f), s, entry),
+                    None => read_compressed(entry, compressor),
+                }),
             })
             .collect();
         for (entry, data) in batch.iter().zip(compressed) {
             match data {
-                None => zip.dir(&entry.zip_name(), entry.mode),
-                Some(data) => zip.file(&entry.path, entry.mode, &data?),
+                None => zip.dir(&entry.zip_name(), entry.mode).map_err(zip_error)?,
+                Some(data) => {
+                    let data = data?;
+                    let at = zip
+                        .file(&entry.path, entry.mode, &data)
+                        .map_err(zip_error)?;
+                    let len = data.data.len() as u64;
+                    index.insert(
+                        entry.path.clone(),
+                        stored(entry, data.method, data.crc, at, len),
+                    );
+                }
             }
-            .map_err(zip_error)?;
         }
     }
     let (mut out, bytes) = zip.finish().map_err(zip_error)?;
     out.flush().map_err(zip_error)?;
-    Ok(bytes)
+    Ok((bytes, index, reused))
+}
+
+fn entries_reused<'a>(
+    entries: &'a [Entry],
+    reusable: &impl Fn(&'a Entry) -> Option<&'a Stored>,
+) -> usize {
+    entries.iter().filter(|e| reusable(e).is_some()).count()
+}
+
+fn stored(entry: &Entry, method: Method, crc: u32, offset: u64, len: u64) -> Stored {
+    let (hash, size) = match &entry.kind {
+        EntryKind::File { hash, size, .. } => (*hash, *size),
+        EntryKind::Dir => ([0; 32], 0),
+    };
+    Stored {
+        hash,
+        method,
+        crc,
+        size,
+        offset,
+        len,
+    }
+}
+
+/// The compressed data of an unchanged file, read from the previous zip.
+fn copy_stored(
+    old: Option<&fs::File>,
+    stored: &Stored,
+    entry: &Entry,
+) -> Result<Compressed, PackError> {
+    let old = old.expect("reusable only with a previous zip");
+    let mut data = vec![0; stored.len as usize];
+    old.read_exact_at(&mut data, stored.offset)
+        .map_err(|source| PackError::Read {
+            path: PathBuf::from(&entry.path),
+            source,
+        })?;
+    Ok(Compressed {
+        method: stored.method,
+        crc: stored.crc,
+        size: stored.size,
+        data,
+    })
 }
 
 /// Reads one file, checks it against the snapshot, and compresses it.
@@ -257,14 +376,32 @@ impl StreamError {
 }
 
 /// Streams one large file into the zip through a deflate encoder (or stored), hashing
-/// what goes in.
+/// what goes in; or copies its compressed data from the previous zip. Returns where the
+/// data sits, its length, method and CRC.
 fn stream_file<W: Write + Seek>(
     zip: &mut zipfile::Writer<W>,
     entry: &Entry,
-) -> Result<(), StreamError> {
+    copy: Option<(&Stored, &fs::File)>,
+) -> Result<(u64, u64, Method, u32), StreamError> {
     let EntryKind::File { size, hash, source } = &entry.kind else {
         unreachable!("only files are streamed");
     };
+    if let Some((stored, old)) = copy {
+        let (at, len) = zip
+            .file_streamed(&entry.path, entry.mode, stored.method, *size, |out| {
+                let mut buf = vec![0; BUFFER];
+                let mut done = 0u64;
+                while done < stored.len {
+                    let n = (stored.len - done).min(BUFFER as u64) as usize;
+                    old.read_exact_at(&mut buf[..n], stored.offset + done)?;
+                    out.write_all(&buf[..n])?;
+                    done += n as u64;
+                }
+                Ok((stored.crc, stored.size))
+            })
+            .map_err(StreamError::Io)?;
+        return Ok((at, len, stored.method, stored.crc));
+    }
     let mut file = open_regular(source).map_err(StreamError::Pack)?;
     let method = if is_precompressed(&entry.path) {
         Method::Stored
@@ -272,6 +409,7 @@ fn stream_file<W: Write + Seek>(
         Method::Deflated
     };
     let mut failure = None;
+    let mut crc_out = 0;
     let result = zip.file_streamed(&entry.path, entry.mode, method, *size, |out| {
         let mut buf = vec![0; BUFFER];
         let mut hasher = blake3::Hasher::new();
@@ -310,18 +448,19 @@ fn stream_file<W: Write + Seek>(
             });
             return Err(io::Error::other("changed"));
         }
-        Ok((crc.finalize(), written))
+        crc_out = crc.finalize();
+        Ok((crc_out, written))
     });
     match (result, failure) {
         (_, Some(failure)) => Err(StreamError::Pack(failure)),
         (Err(e), None) => Err(StreamError::Io(e)),
-        (Ok(()), None) => Ok(()),
+        (Ok((at, len)), None) => Ok((at, len, method, crc_out)),
     }
 }
 
 /// Snapshots `root` and writes its zip to a temporary file in `tmp_dir`.
 pub fn package(root: &Path, settings: &Settings, tmp_dir: &Path) -> Result<Package, PackError> {
-    match package_changed(root, settings, tmp_dir, None, &mut StatCache::default())? {
+    match package_changed(root, settings, tmp_dir, None, &mut Memory::default())? {
         Outcome::Packaged(package) => Ok(package),
         Outcome::Unchanged(_) => unreachable!("there is no last hash to equal"),
     }
@@ -338,7 +477,7 @@ pub fn package_changed(
     settings: &Settings,
     tmp_dir: &Path,
     last: Option<&TreeHash>,
-    cache: &mut StatCache,
+    memory: &mut Memory,
 ) -> Result<Outcome, PackError> {
     let mut changed = PathBuf::new();
     for attempt in 1..=ATTEMPTS {
@@ -347,7 +486,7 @@ pub fn package_changed(
             thread::sleep(Duration::from_millis(100 * u64::from(attempt - 1)));
         }
         let rules = Rules::load(root, &settings.rules)?;
-        let snapshot = match snapshot::take_with(&rules, settings, cache) {
+        let snapshot = match snapshot::take_with(&rules, settings, &mut memory.stat) {
             Err(PackError::Changed { path }) => {
                 changed = path;
                 continue;
@@ -365,11 +504,12 @@ pub fn package_changed(
                 path: tmp_dir.to_path_buf(),
                 source,
             })?;
-        let written = write_zip(
+        let written = write_zip_reusing(
             &snapshot,
             BufWriter::with_capacity(BUFFER, zip.as_file_mut()),
+            memory.previous.as_ref(),
         );
-        let bytes = match written {
+        let (bytes, index, reused) = match written {
             Err(PackError::Changed { path }) => {
                 changed = path;
                 continue;
@@ -390,6 +530,8 @@ pub fn package_changed(
             snapshot,
             zip,
             bytes,
+            index,
+            reused,
         }));
     }
     Err(PackError::Unsettled {
@@ -436,6 +578,79 @@ mod tests {
         let tmp = tree(SAMPLE);
         chmod(&tmp.path().join("bootstrap"), 0o700);
         tmp
+    }
+
+    /// After an edit, a zip that copies the unchanged entries from the previous one is the
+    /// same, byte for byte, as a zip made from nothing; also when the previous zip is gone.
+    #[test]
+    fn reusing_the_previous_zip_changes_no_byte() {
+        let tmp = sample();
+        let big = "0123456789abcdef".repeat(400_000); // over IN_MEMORY: the streamed path
+        fs::write(tmp.path().join("big.txt"), &big).unwrap();
+        let out = TempDir::new().unwrap();
+        let mut memory = Memory::default();
+        let first = package_changed(
+            tmp.path(),
+            &Settings::default(),
+            out.path(),
+            None,
+            &mut memory,
+        )
+        .unwrap();
+        let Outcome::Packaged(first) = first else {
+            panic!("packaged")
+        };
+        let kept = out.path().join("last.zip");
+        first.zip.persist(&kept).unwrap();
+        memory.previous = Some(Previous {
+            path: kept.clone(),
+            index: first.index,
+        });
+
+        fs::write(tmp.path().join("main.go"), "package main // edited\n").unwrap();
+        let second = package_changed(
+            tmp.path(),
+            &Settings::default(),
+            out.path(),
+            None,
+            &mut memory,
+        )
+        .unwrap();
+        let Outcome::Packaged(second) = second else {
+            panic!("packaged")
+        };
+        let reused = fs::read(second.zip.path()).unwrap();
+        assert_eq!(
+            reused,
+            zip_bytes(tmp.path()),
+            "reused entries change the zip"
+        );
+        let mut archive = ZipArchive::new(Cursor::new(&reused)).unwrap();
+        let mut text = String::new();
+        archive
+            .by_name("big.txt")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, big);
+
+        fs::remove_file(&kept).unwrap();
+        let third = package_changed(
+            tmp.path(),
+            &Settings::default(),
+            out.path(),
+            None,
+            &mut memory,
+        )
+        .unwrap();
+        let Outcome::Packaged(third) = third else {
+            panic!("packaged")
+        };
+        assert_eq!(
+            fs::read(third.zip.path()).unwrap(),
+            reused,
+            "a lost previous zip only costs time"
+        );
     }
 
     fn zip_bytes(root: &Path) -> Vec<u8> {
@@ -538,7 +753,7 @@ mod tests {
             &Settings::default(),
             out.path(),
             Some(&package.snapshot.hash),
-            &mut StatCache::default(),
+            &mut Memory::default(),
         )
         .unwrap();
         assert!(matches!(unchanged, Outcome::Unchanged(s) if s.hash == package.snapshot.hash));

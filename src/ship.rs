@@ -3,7 +3,7 @@
 //!
 //! `watch` and `build` both run this; the orchestrator decides when.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,11 +14,11 @@ use crate::client::{ApiError, Client};
 use crate::config::{Config, Function};
 use crate::events::{Emitter, Event};
 use crate::follow;
-use crate::pack::{self, Outcome, Package};
+use crate::pack::{self, Memory, Outcome, PackError, Package, Previous};
 use crate::progress::UploadBar;
 use crate::rules::RuleSettings;
 use crate::snapshot::{Settings, Snapshot};
-use crate::statcache::Caches;
+use crate::statcache::StatCache;
 use crate::state::Journal;
 
 /// What one function needs to be packaged the same way by every caller.
@@ -95,27 +95,25 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     let packed = {
         let req = req.clone();
         let tmp_dir = ctx.tmp_dir.clone();
-        let cache = ctx.caches.of(&name);
+        let memory = ctx.caches.of(&name);
         tokio::task::spawn_blocking(move || {
             let last = req.last_hash.as_deref().and_then(|h| h.parse().ok());
-            let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-            pack::package_changed(
+            let mut memory = memory.lock().unwrap_or_else(|e| e.into_inner());
+            let outcome = pack::package_changed(
                 &req.function.path,
                 &req.settings,
                 &tmp_dir,
                 last.as_ref(),
-                &mut cache,
-            )
+                &mut memory,
+            )?;
+            let kept = tmp_dir.join(format!("last-{}.zip", req.function.name));
+            Ok::<_, PackError>(keep(outcome, kept, &mut memory))
         })
         .await
     };
     let ms = started.elapsed().as_millis() as u64;
-    let Package {
-        snapshot,
-        zip,
-        bytes,
-    } = match packed {
-        Ok(Ok(Outcome::Unchanged(snapshot))) => {
+    let (snapshot, zip, bytes) = match packed {
+        Ok(Ok(Packed::Unchanged(snapshot))) => {
             report_skips(ctx, &name, &snapshot);
             ctx.emitter.emit(Event::Unchanged {
                 function: name,
@@ -124,7 +122,11 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
             });
             return Shipped::Unchanged;
         }
-        Ok(Ok(Outcome::Packaged(package))) => package,
+        Ok(Ok(Packed::Zip {
+            snapshot,
+            zip,
+            bytes,
+        })) => (snapshot, zip, bytes),
         Ok(Err(e)) => {
             ctx.emitter.emit(Event::error(Some(&name), e.to_string()));
             return Shipped::PackFailed;
@@ -167,7 +169,6 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
             return Shipped::ApiFailed { submitted: false };
         }
     };
-    // The zip is not needed once the server has it; removing it now keeps temp space small.
     drop(zip);
     if let Err(e) = ctx
         .journal
@@ -254,6 +255,64 @@ pub async fn follow_build(
     }
 }
 
+/// A packaging's result, its zip where the upload reads it.
+enum Packed {
+    Unchanged(Snapshot),
+    Zip {
+        snapshot: Snapshot,
+        zip: Zip,
+        bytes: u64,
+    },
+}
+
+/// The zip to upload: kept as the function's last zip (the next packaging copies from it),
+/// or, where it could not be kept, a temporary file removed after the upload.
+enum Zip {
+    Kept(PathBuf),
+    Temporary(tempfile::NamedTempFile),
+}
+
+impl Zip {
+    fn path(&self) -> &Path {
+        match self {
+            Zip::Kept(path) => path,
+            Zip::Temporary(file) => file.path(),
+        }
+    }
+}
+
+/// Moves a new zip to `kept` and remembers it for the next packaging.
+fn keep(outcome: Outcome, kept: PathBuf, memory: &mut Memory) -> Packed {
+    let Package {
+        snapshot,
+        zip,
+        bytes,
+        index,
+        ..
+    } = match outcome {
+        Outcome::Unchanged(snapshot) => return Packed::Unchanged(snapshot),
+        Outcome::Packaged(package) => package,
+    };
+    let zip = match zip.persist(&kept) {
+        Ok(_) => {
+            memory.previous = Some(Previous {
+                path: kept.clone(),
+                index,
+            });
+            Zip::Kept(kept)
+        }
+        Err(e) => {
+            memory.previous = None;
+            Zip::Temporary(e.file)
+        }
+    };
+    Packed::Zip {
+        snapshot,
+        zip,
+        bytes,
+    }
+}
+
 fn report_skips(ctx: &Context, name: &str, snapshot: &Snapshot) {
     let mut reported = ctx.reported_skips.lock().unwrap_or_else(|e| e.into_inner());
     for skipped in &snapshot.skipped {
@@ -322,4 +381,50 @@ fn process_runs(pid: i32) -> bool {
     // Signal 0 checks that the process exists without touching it.
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// What packaging remembers of every function in one run: stat caches loaded from `dir` on
+/// first use and saved back there, and each function's last zip (kept in memory only).
+#[derive(Debug)]
+pub struct Caches {
+    dir: PathBuf,
+    loaded: Mutex<HashMap<String, Arc<Mutex<Memory>>>>,
+}
+
+impl Caches {
+    pub fn new(dir: PathBuf) -> Caches {
+        Caches {
+            dir,
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// What packaging remembers of one function.
+    pub fn of(&self, function: &str) -> Arc<Mutex<Memory>> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded
+            .entry(function.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Memory {
+                    stat: StatCache::load(&self.file(function)),
+                    previous: None,
+                }))
+            })
+            .clone()
+    }
+
+    /// Writes every loaded cache back; a failure costs only speed next time.
+    pub fn save(&self) {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        for (function, cache) in loaded.iter() {
+            let memory = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = memory.stat.save(&self.file(function)) {
+                tracing::warn!("cannot save the stat cache of {function}: {e}");
+            }
+        }
+    }
+
+    fn file(&self, function: &str) -> PathBuf {
+        self.dir.join(format!("{function}.bin"))
+    }
 }

@@ -15,7 +15,6 @@ use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long after a file's last change its cached hash starts to be trusted.
@@ -132,46 +131,6 @@ impl StatCache {
         }
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
-    }
-}
-
-/// Every function's cache of one run, loaded from `dir` on first use and saved back there.
-#[derive(Debug)]
-pub struct Caches {
-    dir: PathBuf,
-    loaded: Mutex<HashMap<String, Arc<Mutex<StatCache>>>>,
-}
-
-impl Caches {
-    pub fn new(dir: PathBuf) -> Caches {
-        Caches {
-            dir,
-            loaded: Mutex::default(),
-        }
-    }
-
-    /// The cache of one function.
-    pub fn of(&self, function: &str) -> Arc<Mutex<StatCache>> {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        loaded
-            .entry(function.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(StatCache::load(&self.file(function)))))
-            .clone()
-    }
-
-    /// Writes every loaded cache back; a failure costs only speed next time.
-    pub fn save(&self) {
-        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        for (function, cache) in loaded.iter() {
-            let cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = cache.save(&self.file(function)) {
-                tracing::warn!("cannot save the stat cache of {function}: {e}");
-            }
-        }
-    }
-
-    fn file(&self, function: &str) -> PathBuf {
-        self.dir.join(format!("{function}.bin"))
     }
 }
 

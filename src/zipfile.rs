@@ -73,10 +73,11 @@ impl<W: Write + Seek> Writer<W> {
     pub fn dir(&mut self, name: &str, mode: u32) -> io::Result<()> {
         let external = ((UNIX_DIR | mode) << 16) | MSDOS_DIR;
         self.entry(name, external, Method::Stored, 0, 0, &[])
+            .map(|_| ())
     }
 
-    /// A file whose data is already compressed (or stored).
-    pub fn file(&mut self, name: &str, mode: u32, c: &Compressed) -> io::Result<()> {
+    /// A file whose data is already compressed (or stored); returns where its data starts.
+    pub fn file(&mut self, name: &str, mode: u32, c: &Compressed) -> io::Result<u64> {
         let external = (UNIX_FILE | mode) << 16;
         self.entry(name, external, c.method, c.crc, c.size, &c.data)
     }
@@ -91,7 +92,7 @@ impl<W: Write + Seek> Writer<W> {
         method: Method,
         size: u64,
         fill: impl FnOnce(&mut W) -> io::Result<(u32, u64)>,
-    ) -> io::Result<()> {
+    ) -> io::Result<(u64, u64)> {
         let external = (UNIX_FILE | mode) << 16;
         let zip64 = size >= ZIP64_FROM;
         let start = self.offset;
@@ -122,7 +123,7 @@ impl<W: Write + Seek> Writer<W> {
             offset: start,
             zip64_sizes: zip64,
         });
-        Ok(())
+        Ok((data_start, compressed))
     }
 
     fn entry(
@@ -133,7 +134,7 @@ impl<W: Write + Seek> Writer<W> {
         crc: u32,
         size: u64,
         data: &[u8],
-    ) -> io::Result<()> {
+    ) -> io::Result<u64> {
         let compressed = data.len() as u64;
         let zip64 = size >= ZIP64_FROM || compressed >= ZIP64_FROM;
         let header = local_header(name, method, crc, size, compressed, zip64);
@@ -149,8 +150,9 @@ impl<W: Write + Seek> Writer<W> {
             offset: self.offset,
             zip64_sizes: zip64,
         });
-        self.offset += header.len() as u64 + compressed;
-        Ok(())
+        let data_at = self.offset + header.len() as u64;
+        self.offset = data_at + compressed;
+        Ok(data_at)
     }
 
     /// Writes the central directory and the end records; returns the output and the size.
