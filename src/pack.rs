@@ -225,7 +225,11 @@ pub fn write_zip_reusing(
     };
     let mut zip = zipfile::Writer::new(out).map_err(zip_error)?;
     let mut index = ZipIndex::new();
-    let reused = entries_reused(&snapshot.entries, &reusable);
+    let reused = snapshot
+        .entries
+        .iter()
+        .filter(|e| reusable(e).is_some())
+        .count();
     let entries = &snapshot.entries;
     let mut next = 0;
     while next < entries.len() {
@@ -286,13 +290,6 @@ pub fn write_zip_reusing(
     let (mut out, bytes) = zip.finish().map_err(zip_error)?;
     out.flush().map_err(zip_error)?;
     Ok((bytes, index, reused))
-}
-
-fn entries_reused<'a>(
-    entries: &'a [Entry],
-    reusable: &impl Fn(&'a Entry) -> Option<&'a Stored>,
-) -> usize {
-    entries.iter().filter(|e| reusable(e).is_some()).count()
 }
 
 fn stored(entry: &Entry, method: Method, crc: u32, offset: u64, len: u64) -> Stored {
