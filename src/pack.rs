@@ -577,6 +577,13 @@ mod tests {
         tmp
     }
 
+    fn package_fresh(root: &Path, out: &Path, memory: &mut Memory) -> Package {
+        match package_changed(root, &Settings::default(), out, None, memory).unwrap() {
+            Outcome::Packaged(package) => package,
+            Outcome::Unchanged(_) => panic!("nothing to compare with, so never unchanged"),
+        }
+    }
+
     /// After an edit, a zip that copies the unchanged entries from the previous one is the
     /// same, byte for byte, as a zip made from nothing; also when the previous zip is gone.
     #[test]
@@ -586,17 +593,7 @@ mod tests {
         fs::write(tmp.path().join("big.txt"), &big).unwrap();
         let out = TempDir::new().unwrap();
         let mut memory = Memory::default();
-        let first = package_changed(
-            tmp.path(),
-            &Settings::default(),
-            out.path(),
-            None,
-            &mut memory,
-        )
-        .unwrap();
-        let Outcome::Packaged(first) = first else {
-            panic!("packaged")
-        };
+        let first = package_fresh(tmp.path(), out.path(), &mut memory);
         let kept = out.path().join("last.zip");
         first.zip.persist(&kept).unwrap();
         memory.previous = Some(Previous {
@@ -605,17 +602,7 @@ mod tests {
         });
 
         fs::write(tmp.path().join("main.go"), "package main // edited\n").unwrap();
-        let second = package_changed(
-            tmp.path(),
-            &Settings::default(),
-            out.path(),
-            None,
-            &mut memory,
-        )
-        .unwrap();
-        let Outcome::Packaged(second) = second else {
-            panic!("packaged")
-        };
+        let second = package_fresh(tmp.path(), out.path(), &mut memory);
         let reused = fs::read(second.zip.path()).unwrap();
         assert_eq!(
             reused,
@@ -632,17 +619,7 @@ mod tests {
         assert_eq!(text, big);
 
         fs::remove_file(&kept).unwrap();
-        let third = package_changed(
-            tmp.path(),
-            &Settings::default(),
-            out.path(),
-            None,
-            &mut memory,
-        )
-        .unwrap();
-        let Outcome::Packaged(third) = third else {
-            panic!("packaged")
-        };
+        let third = package_fresh(tmp.path(), out.path(), &mut memory);
         assert_eq!(
             fs::read(third.zip.path()).unwrap(),
             reused,

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind};
+
+use crate::statcache::Stamp;
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -132,30 +134,6 @@ impl Watcher {
     fn poller(&mut self) -> &mut Poller {
         let (tx, interval) = (self.tx.clone(), self.poll_interval);
         self.poll.get_or_insert_with(|| Poller::start(tx, interval))
-    }
-}
-
-/// What a poll compares of each path: a change to any of it is a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    inode: u64,
-    mode: u32,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Stamp {
-            len: meta.len(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-            inode: meta.ino(),
-            mode: meta.mode(),
-        }
     }
 }
 
