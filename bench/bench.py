@@ -189,23 +189,35 @@ def run(argv, cwd=None, env=None, timeout=3600, check=True, shell=False):
 
 
 def run_rusage(argv, cwd=None, env=None, timeout=3600):
-    """Runs a command; returns (exit code, max RSS in bytes, output) from wait4."""
-    with tempfile.TemporaryFile() as out:
-        p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    """Runs a command; returns (exit code, max RSS in bytes, output).
+
+    wait4's ru_maxrss would count the forked Python before exec, so the peak is
+    taken from GNU time where it is installed, else from VmHWM polled every 5 ms."""
+    gnu_time = "/usr/bin/time"
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile(prefix="time-", dir=(env or {}).get("TMPDIR")) as tf:
+        use_time = os.access(gnu_time, os.X_OK)
+        full = [gnu_time, "-v", "-o", tf.name, *argv] if use_time else argv
+        p = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
+        hwm = 0
+        while p.poll() is None:
+            if not use_time:
+                try:
+                    hwm = max(hwm, proc_status(p.pid, "VmHWM"))
+                except (OSError, ValueError):
+                    pass
             if time.time() > deadline:
                 p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
+                p.wait()
                 break
-            time.sleep(0.02)
-        p.returncode = os.waitstatus_to_exitcode(status)
+            time.sleep(0.005)
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    return p.returncode, ru.ru_maxrss * 1024, text
+        if use_time:
+            for line in open(tf.name):
+                if "Maximum resident set size" in line:
+                    hwm = int(line.rsplit(":", 1)[1]) * 1024
+    return p.returncode, hwm, text
 
 
 def proc_status(pid, key):
