@@ -24,7 +24,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 GCWATCH = os.path.join(TARGET, "release", "gcwatch")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-ROW_NAMES = ["package", "hash", "unchanged", "latency", "idle", "many", "big"]
+ROW_LABELS = {
+    "package": "1. cold package",
+    "hash": "2. cold hash only",
+    "unchanged": "3. touch → unchanged",
+    "latency": "4. save → build received",
+    "idle": "5. idle watch",
+    "many": "6. many functions",
+    "big": "7. big function RSS",
+}
+ROW_NAMES = list(ROW_LABELS)
 
 
 class RowError(Exception):
@@ -755,11 +764,12 @@ class Bench:
             try:
                 getattr(self, "row_" + name)()
             except Skip as e:
-                self.add(name, f"skipped ({e})", "—")
+                self.add(ROW_LABELS[name], f"skipped ({e})", "—")
             except Exception as e:  # a failing step: report it and go on
                 self.errors += 1
                 print(f"  !! {name} failed: {e}", flush=True)
-                self.add(name, "ERROR", str(e).splitlines()[0][:120] if str(e) else type(e).__name__)
+                first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+                self.add(ROW_LABELS[name], "ERROR", first)
             finally:
                 stop_all()
             print(f"  ({time.time() - t0:.0f} s)", flush=True)
@@ -769,7 +779,7 @@ class Bench:
                  "| row | gcwatch (median) | comparison (median) | ratio | target | met? |",
                  "|---|---|---|---|---|---|"]
         for r in self.rows:
-            lines.append("| " + " | ".join(r) + " |")
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
         return "\n".join(lines) + "\n"
 
 
