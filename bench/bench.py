@@ -490,7 +490,8 @@ class Bench:
             if size <= len(crate_files()):
                 n = copy_crates(fn, size)
             else:
-                spread_crates(fn, size, 1)
+                spread_crates(fn, size - 1, 1)
+                root_file(fn)
                 n = size
             files = [os.path.join(fn, r) for r in regular_files(fn)]
             rnd = random.Random(size)
