@@ -524,7 +524,7 @@ class Bench:
                     w.stop()
                 serve.stop()
             m = med(ms)
-            self.add(f"3. touch / same-bytes rewrite → unchanged, {n} files", f"{m:g} ms (worst {max(ms)})",
+            self.add(f"3. touch / same-bytes rewrite → unchanged, {len(files)} files", f"{m:g} ms (worst {max(ms)})",
                      "—", None, "≤ 5 ms", m <= 5)
 
     def node_function(self):
