@@ -70,6 +70,7 @@ class Proc:
         self.started = time.time()
         self.out = queue.Queue()
         self.err = queue.Queue()
+        self.errors_seen = 0
         self.out_all = []
         self.err_all = []
         self.threads = [
@@ -119,7 +120,11 @@ class Proc:
             if not isinstance(ev, dict):
                 return None
             if ev.get("event") == "error":
-                print(f"    [{self.name}] {line}", file=sys.stderr)
+                self.errors_seen += 1
+                if self.errors_seen <= 3:
+                    print(f"    [{self.name}] {line}", file=sys.stderr)
+                elif self.errors_seen == 4:
+                    print(f"    [{self.name}] (more error events not shown)", file=sys.stderr)
             ev["_t"] = t
             if ev.get("event") == name and (pred is None or pred(ev)):
                 return ev
@@ -800,7 +805,15 @@ def machine():
             ram = int(f.readline().split()[1]) * 1024
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs, {cpu}, {ram / 2**30:.1f} GiB RAM, Linux {os.uname().release}"
+    limits = []
+    for k in ("max_user_instances", "max_user_watches"):
+        try:
+            with open(f"/proc/sys/fs/inotify/{k}") as f:
+                limits.append(f"{k} {f.read().strip()}")
+        except OSError:
+            pass
+    return (f"{os.cpu_count()} CPUs, {cpu}, {ram / 2**30:.1f} GiB RAM, Linux {os.uname().release}"
+            f"; inotify {', '.join(limits) or '?'}")
 
 
 def gcwatch_version():
