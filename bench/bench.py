@@ -316,15 +316,16 @@ def copy_crates(dest, limit=None):
 
 def spread_crates(dest, total, folders):
     """`total` files copied from the crate sources (round after round, each
-    round under its own `cN/` subfolder), dealt out to `folders` folders
-    dest/f000.../; returns the folder names."""
+    round under its own `cN/` subfolder), cut into `folders` runs of
+    consecutive files, one per folder dest/f000.../ (so each folder holds
+    whole crates, not a skeleton of every crate); returns the folder names."""
     files = crate_files()
     names = [f"f{i:03d}" for i in range(folders)]
     for n in names:
         root_file(os.path.join(dest, n))
     for i in range(total):
         c, rel = files[i % len(files)]
-        dst = os.path.join(dest, names[i % folders], f"c{i // len(files)}", rel)
+        dst = os.path.join(dest, names[i * folders // total], f"c{i // len(files)}", rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(os.path.join(os.path.dirname(c), rel), dst)
     return names
