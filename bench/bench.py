@@ -494,7 +494,7 @@ class Bench:
         for size in sizes:
             fn = self.d("inputs", f"tree-{size}")
             if size <= len(crate_files()):
-                n = copy_crates(fn, size)
+                n = copy_crates(fn, size - 1)
             else:
                 spread_crates(fn, size - 1, 1)
                 root_file(fn)
@@ -764,7 +764,7 @@ class Bench:
     # ---------------------------------------------------------------- table
 
     def run_rows(self):
-        rows = ROW_NAMES if not self.args.only else [self.args.only]
+        rows = [r for r in ROW_NAMES if not self.args.only or r in self.args.only]
         for name in rows:
             print(f"== {name}", flush=True)
             t0 = time.time()
@@ -828,7 +828,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tiny", action="store_true", help="small inputs, few repeats (CI)")
     ap.add_argument("--repeats", type=int, help="repeats of the timed rows")
-    ap.add_argument("--only", choices=ROW_NAMES, help="run one row")
+    ap.add_argument("--only", choices=ROW_NAMES, action="append", help="run this row only (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--work", help="the work folder (default: a new temp folder)")
     args = ap.parse_args()
