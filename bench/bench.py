@@ -496,7 +496,7 @@ class Bench:
             if size <= len(crate_files()):
                 n = copy_crates(fn, size - 1)
             else:
-                spread_crates(fn, size - 1, 1)
+                spread_crates(fn, size - 2, 1)  # + index.js in f000/ and at the root
                 root_file(fn)
                 n = size
             files = [os.path.join(fn, r) for r in regular_files(fn)]
