@@ -210,6 +210,7 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
                 false => ctx.journal.last_hash(&function.name, &function.id),
             },
             wait: !args.no_wait,
+            changed: None,
             function,
         };
         let ctx = ctx.clone();
@@ -287,7 +288,8 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
             ),
         };
     }
-    let packaged = pack::package_changed(&function.path, &settings, &tmp_dir, None, &mut cache);
+    let packaged =
+        pack::package_changed(&function.path, &settings, &tmp_dir, None, &mut cache, None);
     drop(cache);
     caches.save();
     let packaged = match packaged {

@@ -345,7 +345,10 @@ impl Daemon {
                 let walk = tokio::task::spawn_blocking(move || {
                     let rules = Rules::load(&root, &settings.rules)?;
                     let mut memory = cache.lock().unwrap_or_else(|e| e.into_inner());
-                    snapshot::take_with(&rules, &settings, &mut memory.stat)
+                    let snap = snapshot::take_with(&rules, &settings, &mut memory.stat)?;
+                    let seen = (snap.files, snap.hash.to_string());
+                    memory.last = Some(snap);
+                    Ok::<_, crate::pack::PackError>(seen)
                 });
                 (slot.function.clone(), walk)
             })
@@ -353,9 +356,8 @@ impl Daemon {
         for (f, walk) in walks {
             let f = &f;
             match walk.await {
-                Ok(Ok(snap)) => {
-                    files += snap.files;
-                    let hash = snap.hash.to_string();
+                Ok(Ok((count, hash))) => {
+                    files += count;
                     if self.ctx.journal.last_hash(&f.name, &f.id).as_deref() == Some(hash.as_str())
                     {
                         unchanged.push(Event::Unchanged {
@@ -384,7 +386,7 @@ impl Daemon {
         tokio::task::spawn_blocking(move || caches.save());
         if build {
             for name in changed {
-                self.due(&name);
+                self.due(&name, None);
             }
         }
     }
@@ -493,14 +495,16 @@ impl Daemon {
                 Key::Config => self.reload(),
                 Key::Function(name) => {
                     self.report_change(&name, &burst);
-                    self.due(&name);
+                    self.due(&name, burst.all);
                 }
             }
         }
     }
 
     /// A function's content may have changed: ship it now, or once its running build ends.
-    fn due(&mut self, name: &str) {
+    /// `changed` lists the paths that changed, when known: the snapshot is then updated
+    /// path by path instead of walked anew.
+    fn due(&mut self, name: &str, changed: Option<Vec<String>>) {
         let Some(i) = self.slots.iter().position(|s| s.function.name == name) else {
             return;
         };
@@ -518,7 +522,7 @@ impl Daemon {
         }
         slot.present = true;
         match &mut slot.phase {
-            Phase::Idle => self.start(i),
+            Phase::Idle => self.start(i, changed),
             Phase::Busy {
                 follow_up: true, ..
             } => {}
@@ -547,7 +551,7 @@ impl Daemon {
     }
 
     /// Starts shipping one function from the content current now.
-    fn start(&mut self, i: usize) {
+    fn start(&mut self, i: usize, changed: Option<Vec<String>>) {
         let slot = &mut self.slots[i];
         let request = Request {
             function: slot.function.clone(),
@@ -557,6 +561,7 @@ impl Daemon {
                 .journal
                 .last_hash(&slot.function.name, &slot.function.id),
             wait: true,
+            changed,
         };
         let (ctx, tx, name) = (
             self.ctx.clone(),
@@ -595,7 +600,8 @@ impl Daemon {
                         ..
                     }
                 ) {
-                    self.due(&name);
+                    // The follow-up folds bursts whose paths were not kept: it walks anew.
+                    self.due(&name, None);
                 }
             }
         }
@@ -705,6 +711,9 @@ impl Daemon {
                     if settings != self.slots[i].settings {
                         match new_slot(&config, function.clone()) {
                             Ok(fresh) => {
+                                // The last snapshot was taken under the old settings.
+                                let memory = self.ctx.caches.of(&function.name);
+                                memory.lock().unwrap_or_else(|e| e.into_inner()).last = None;
                                 self.slots[i].settings = fresh.settings;
                                 self.slots[i].rules = fresh.rules;
                                 self.slots[i].function = fresh.function;

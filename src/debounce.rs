@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// How many of a burst's paths are kept by name, for the report.
 const NAMED_PATHS: usize = 5;
+/// Bursts of more paths than this are looked at by a full walk.
+const LISTED_PATHS: usize = 1000;
 
 /// One function's burst of changes that settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,8 @@ pub struct Burst {
     pub paths: usize,
     /// The first few of them, in the order they changed.
     pub named: Vec<String>,
+    /// All of them, sorted, when they are few enough to update a snapshot path by path.
+    pub all: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -83,11 +87,18 @@ impl<K: Eq + Hash + Clone> Debouncer<K> {
         due.into_iter()
             .filter_map(|k| {
                 let open = self.open.remove(&k)?;
+                let paths = open.seen.len();
+                let all = (paths <= LISTED_PATHS).then(|| {
+                    let mut all: Vec<String> = open.seen.into_iter().collect();
+                    all.sort();
+                    all
+                });
                 Some((
                     k,
                     Burst {
-                        paths: open.seen.len(),
+                        paths,
                         named: open.named,
+                        all,
                     },
                 ))
             })

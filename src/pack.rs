@@ -152,6 +152,8 @@ pub struct Memory {
     pub stat: StatCache,
     /// The last zip, so that unchanged files are not compressed again.
     pub previous: Option<Previous>,
+    /// The last snapshot, so that a few changed paths update it without a full walk.
+    pub last: Option<Snapshot>,
 }
 
 /// What [`package_changed`] found.
@@ -457,7 +459,7 @@ fn stream_file<W: Write + Seek>(
 
 /// Snapshots `root` and writes its zip to a temporary file in `tmp_dir`.
 pub fn package(root: &Path, settings: &Settings, tmp_dir: &Path) -> Result<Package, PackError> {
-    match package_changed(root, settings, tmp_dir, None, &mut Memory::default())? {
+    match package_changed(root, settings, tmp_dir, None, &mut Memory::default(), None)? {
         Outcome::Packaged(package) => Ok(package),
         Outcome::Unchanged(_) => unreachable!("there is no last hash to equal"),
     }
@@ -475,17 +477,26 @@ pub fn package_changed(
     tmp_dir: &Path,
     last: Option<&TreeHash>,
     memory: &mut Memory,
+    changed: Option<&[String]>,
 ) -> Result<Outcome, PackError> {
-    let mut changed = PathBuf::new();
+    let mut changed_path = PathBuf::new();
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
             // Give whatever is writing a moment to finish.
             thread::sleep(Duration::from_millis(100 * u64::from(attempt - 1)));
         }
         let rules = Rules::load(root, &settings.rules)?;
-        let snapshot = match snapshot::take_with(&rules, settings, &mut memory.stat) {
+        let previous = memory.last.take().filter(|_| attempt == 1);
+        let taken = match (changed, previous) {
+            (Some(changed), Some(previous)) => {
+                snapshot::update(previous, &rules, settings, &mut memory.stat, changed)
+                    .unwrap_or_else(|| snapshot::take_with(&rules, settings, &mut memory.stat))
+            }
+            _ => snapshot::take_with(&rules, settings, &mut memory.stat),
+        };
+        let snapshot = match taken {
             Err(PackError::Changed { path }) => {
-                changed = path;
+                changed_path = path;
                 continue;
             }
             other => other?,
@@ -508,7 +519,7 @@ pub fn package_changed(
         );
         let (bytes, index, reused) = match written {
             Err(PackError::Changed { path }) => {
-                changed = path;
+                changed_path = path;
                 continue;
             }
             other => other?,
@@ -534,7 +545,7 @@ pub fn package_changed(
     Err(PackError::Unsettled {
         root: root.to_path_buf(),
         attempts: ATTEMPTS,
-        path: changed,
+        path: changed_path,
     })
 }
 
@@ -578,7 +589,7 @@ mod tests {
     }
 
     fn package_fresh(root: &Path, out: &Path, memory: &mut Memory) -> Package {
-        match package_changed(root, &Settings::default(), out, None, memory).unwrap() {
+        match package_changed(root, &Settings::default(), out, None, memory, None).unwrap() {
             Outcome::Packaged(package) => package,
             Outcome::Unchanged(_) => panic!("nothing to compare with, so never unchanged"),
         }
@@ -728,6 +739,7 @@ mod tests {
             out.path(),
             Some(&package.snapshot.hash),
             &mut Memory::default(),
+            None,
         )
         .unwrap();
         assert!(matches!(unchanged, Outcome::Unchanged(s) if s.hash == package.snapshot.hash));
@@ -760,6 +772,7 @@ mod tests {
             skipped: Vec::new(),
             files: 0,
             bytes: 0,
+            links: false,
         };
         let mut out = Cursor::new(Vec::new());
         write_zip(&snapshot, &mut out).unwrap();

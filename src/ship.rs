@@ -17,7 +17,7 @@ use crate::follow;
 use crate::pack::{self, Memory, Outcome, PackError, Package, Previous};
 use crate::progress::UploadBar;
 use crate::rules::RuleSettings;
-use crate::snapshot::{Settings, Snapshot};
+use crate::snapshot::{Settings, Skipped, Snapshot};
 use crate::statcache::StatCache;
 use crate::state::Journal;
 
@@ -63,6 +63,9 @@ pub struct Request {
     pub last_hash: Option<String>,
     /// Follow the build to its end, or return once it is submitted.
     pub wait: bool,
+    /// The paths (relative) that changed since the last snapshot, when they are known and
+    /// few; `None` walks the whole folder.
+    pub changed: Option<Vec<String>>,
 }
 
 /// Steps the orchestrator keeps track of, sent as they happen.
@@ -105,6 +108,7 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
                 &tmp_dir,
                 last.as_ref(),
                 &mut memory,
+                req.changed.as_deref(),
             )?;
             let kept = tmp_dir.join(format!("last-{}.zip", req.function.name));
             Ok::<_, PackError>(keep(outcome, kept, &mut memory))
@@ -113,20 +117,20 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     };
     let ms = started.elapsed().as_millis() as u64;
     let (snapshot, zip, bytes) = match packed {
-        Ok(Ok(Packed::Unchanged(snapshot))) => {
-            report_skips(ctx, &name, &snapshot);
+        Ok(Ok(Packed::Unchanged(summary))) => {
+            report_skips(ctx, &name, &summary.skipped);
             ctx.emitter.emit(Event::Unchanged {
                 function: name,
-                hash: snapshot.hash.to_string(),
+                hash: summary.hash,
                 ms,
             });
             return Shipped::Unchanged;
         }
         Ok(Ok(Packed::Zip {
-            snapshot,
+            summary,
             zip,
             bytes,
-        })) => (snapshot, zip, bytes),
+        })) => (summary, zip, bytes),
         Ok(Err(e)) => {
             ctx.emitter.emit(Event::error(Some(&name), e.to_string()));
             return Shipped::PackFailed;
@@ -137,8 +141,8 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
             return Shipped::PackFailed;
         }
     };
-    report_skips(ctx, &name, &snapshot);
-    let hash = snapshot.hash.to_string();
+    report_skips(ctx, &name, &snapshot.skipped);
+    let hash = snapshot.hash;
     // Said before `packaged` is printed, so that a stop signal that follows the line finds
     // the upload under way and lets it finish.
     on(Progress::Uploading);
@@ -257,12 +261,30 @@ pub async fn follow_build(
 
 /// A packaging's result, its zip where the upload reads it.
 enum Packed {
-    Unchanged(Snapshot),
+    Unchanged(Summary),
     Zip {
-        snapshot: Snapshot,
+        summary: Summary,
         zip: Zip,
         bytes: u64,
     },
+}
+
+/// What the events need of a snapshot; the snapshot itself stays with the function's
+/// memory, for the next packaging to update.
+struct Summary {
+    hash: String,
+    files: usize,
+    skipped: Vec<Skipped>,
+}
+
+impl Summary {
+    fn of(snapshot: &Snapshot) -> Summary {
+        Summary {
+            hash: snapshot.hash.to_string(),
+            files: snapshot.files,
+            skipped: snapshot.skipped.clone(),
+        }
+    }
 }
 
 /// The zip to upload: kept as the function's last zip (the next packaging copies from it),
@@ -281,7 +303,7 @@ impl Zip {
     }
 }
 
-/// Moves a new zip to `kept` and remembers it for the next packaging.
+/// Moves a new zip to `kept` and remembers it and the snapshot for the next packaging.
 fn keep(outcome: Outcome, kept: PathBuf, memory: &mut Memory) -> Packed {
     let Package {
         snapshot,
@@ -290,7 +312,11 @@ fn keep(outcome: Outcome, kept: PathBuf, memory: &mut Memory) -> Packed {
         index,
         ..
     } = match outcome {
-        Outcome::Unchanged(snapshot) => return Packed::Unchanged(snapshot),
+        Outcome::Unchanged(snapshot) => {
+            let summary = Summary::of(&snapshot);
+            memory.last = Some(snapshot);
+            return Packed::Unchanged(summary);
+        }
         Outcome::Packaged(package) => package,
     };
     let zip = match zip.persist(&kept) {
@@ -306,16 +332,18 @@ fn keep(outcome: Outcome, kept: PathBuf, memory: &mut Memory) -> Packed {
             Zip::Temporary(e.file)
         }
     };
+    let summary = Summary::of(&snapshot);
+    memory.last = Some(snapshot);
     Packed::Zip {
-        snapshot,
+        summary,
         zip,
         bytes,
     }
 }
 
-fn report_skips(ctx: &Context, name: &str, snapshot: &Snapshot) {
+fn report_skips(ctx: &Context, name: &str, skipped: &[Skipped]) {
     let mut reported = ctx.reported_skips.lock().unwrap_or_else(|e| e.into_inner());
-    for skipped in &snapshot.skipped {
+    for skipped in skipped {
         let key = (name.to_string(), skipped.path.clone());
         if reported.insert(key) {
             ctx.emitter.emit(Event::SkippedPath {
@@ -408,6 +436,7 @@ impl Caches {
                 Arc::new(Mutex::new(Memory {
                     stat: StatCache::load(&self.file(function)),
                     previous: None,
+                    last: None,
                 }))
             })
             .clone()

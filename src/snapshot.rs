@@ -139,6 +139,9 @@ pub struct Snapshot {
     pub files: usize,
     /// Total size of the files.
     pub bytes: u64,
+    /// Whether a symbolic link was followed: then one file may be shipped under two names,
+    /// and only a full walk sees every name a change touches.
+    pub links: bool,
 }
 
 impl Snapshot {
@@ -164,23 +167,52 @@ impl TreeHash {
     pub fn of(entries: &[Entry]) -> TreeHash {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"gcwatch-tree-v1\0");
+        // One buffer for every line: this runs after each change, over every entry.
+        let mut line = Vec::with_capacity(256);
         for entry in entries {
+            line.clear();
             match &entry.kind {
                 EntryKind::Dir => {
-                    hasher.update(format!("D {:o} {}/\0", entry.mode, entry.path).as_bytes());
+                    line.extend_from_slice(b"D ");
+                    push_octal(&mut line, entry.mode);
+                    line.push(b' ');
+                    line.extend_from_slice(entry.path.as_bytes());
+                    line.extend_from_slice(b"/\0");
                 }
                 EntryKind::File { hash, .. } => {
-                    let line = format!("F {:o} {} {}\0", entry.mode, hex(hash), entry.path);
-                    hasher.update(line.as_bytes());
+                    line.extend_from_slice(b"F ");
+                    push_octal(&mut line, entry.mode);
+                    line.push(b' ');
+                    push_hex(&mut line, hash);
+                    line.push(b' ');
+                    line.extend_from_slice(entry.path.as_bytes());
+                    line.push(0);
                 }
             }
+            hasher.update(&line);
         }
         TreeHash(*hasher.finalize().as_bytes())
     }
 }
 
+/// Bytes as lowercase hex digits.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+fn push_octal(out: &mut Vec<u8>, mode: u32) {
+    let digits = format!("{mode:o}");
+    out.extend_from_slice(digits.as_bytes());
+}
+
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
 }
 
 impl fmt::Display for TreeHash {
@@ -385,6 +417,7 @@ pub fn take_with(
         });
     }
     *cache = fresh;
+    let links = walk.links;
     entries.sort_by_cached_key(Entry::zip_name);
     let mut skipped = walk.skipped;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -396,7 +429,146 @@ pub fn take_with(
         skipped,
         files: walk.files,
         bytes,
+        links,
     })
+}
+
+/// The snapshot after changes at `changed` (paths relative to the function folder), made
+/// from `previous` without walking the whole folder. `None` when a change needs the
+/// full walk: a folder that came or went, a link or special file, an
+/// ignore file, a name that is not plain, or a snapshot that followed links.
+///
+/// What it decides is what a full walk would: the same rules judge each changed path
+/// (with its ancestors), and each file's content comes from the stat cache or is read.
+pub fn update(
+    mut previous: Snapshot,
+    rules: &Rules,
+    settings: &Settings,
+    cache: &mut StatCache,
+    changed: &[String],
+) -> Option<Result<Snapshot, PackError>> {
+    if previous.links || !previous.skipped.is_empty() {
+        return None;
+    }
+    let recorded_ns = now_ns();
+    for rel in changed {
+        let plain = !rel.is_empty()
+            && rel != "."
+            && !rel.contains('\\')
+            && !rel.contains('\u{FFFD}')
+            && !rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..");
+        let rel_path = Path::new(rel);
+        if !plain || rules.is_ignore_file(rel_path) {
+            return None;
+        }
+        let abs = previous.root.join(rel_path);
+        let at = previous
+            .entries
+            .binary_search_by(|e| e.zip_name().as_str().cmp(rel.as_str()));
+        let meta = match fs::symlink_metadata(&abs) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let is_dir_entry = previous
+                    .entries
+                    .iter()
+                    .any(|e| e.is_dir() && e.path == *rel);
+                if is_dir_entry {
+                    return None;
+                }
+                if let Ok(i) = at {
+                    let gone = previous.entries.remove(i);
+                    if let EntryKind::File { size, source, .. } = gone.kind {
+                        previous.files -= 1;
+                        previous.bytes -= size;
+                        cache.remove(&source);
+                    }
+                }
+                continue;
+            }
+            Err(_) => return None,
+        };
+        if meta.is_dir() {
+            let known = previous
+                .entries
+                .binary_search_by(|e| e.zip_name().as_str().cmp(format!("{rel}/").as_str()))
+                .is_ok();
+            if known {
+                continue; // Its entries changed, and are paths of their own in `changed`.
+            }
+            return None;
+        }
+        if !meta.is_file() {
+            return None;
+        }
+        let decision = match rules.decide(rel_path, false) {
+            Ok(d) => d,
+            Err(e) => return Some(Err(e.into())),
+        };
+        if !decision.shipped {
+            if let Ok(i) = at {
+                let gone = previous.entries.remove(i);
+                if let EntryKind::File { size, source, .. } = gone.kind {
+                    previous.files -= 1;
+                    previous.bytes -= size;
+                    cache.remove(&source);
+                }
+            }
+            continue;
+        }
+        // A file in a folder the snapshot does not hold yet needs the walk to add it.
+        if let Some((parent, _)) = rel.rsplit_once('/') {
+            let parent_known = previous
+                .entries
+                .binary_search_by(|e| e.zip_name().as_str().cmp(format!("{parent}/").as_str()))
+                .is_ok();
+            if !parent_known {
+                return None;
+            }
+        }
+        let stamp = Stamp::of(&meta);
+        let (hash, size) = match cache.get(&abs, &stamp) {
+            Some(hash) => (hash, meta.len()),
+            None => match hash_file(&abs) {
+                Ok(hashed) => hashed,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        cache.insert(abs.clone(), stamp, hash, recorded_ns);
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            MODE_EXEC
+        } else {
+            MODE_FILE
+        };
+        let entry = Entry {
+            path: rel.clone(),
+            mode,
+            kind: EntryKind::File {
+                size,
+                hash,
+                source: abs,
+            },
+        };
+        match at {
+            Ok(i) => {
+                if let EntryKind::File { size: old, .. } = previous.entries[i].kind {
+                    previous.bytes -= old;
+                }
+                previous.entries[i] = entry;
+            }
+            Err(i) => {
+                previous.files += 1;
+                previous.entries.insert(i, entry);
+            }
+        }
+        previous.bytes += size;
+    }
+    if previous.files > settings.max_files {
+        return None;
+    }
+    previous.hash = TreeHash::of(&previous.entries);
+    Some(Ok(previous))
 }
 
 /// Opens `path` for reading only if it is (still) a regular file.
@@ -477,6 +649,8 @@ struct Walk {
     files: usize,
     /// False when the walk stopped early because there were far too many files.
     complete: bool,
+    /// Whether a symbolic link was followed.
+    links: bool,
 }
 
 /// The canonical folders from the root down to the one being read: a link
@@ -524,6 +698,7 @@ fn walk(rules: &Rules, settings: &Settings) -> Result<Walk, PackError> {
         skipped: Vec::new(),
         files: 0,
         complete: true,
+        links: false,
     };
     let mut stack = vec![Frame {
         chain: Rc::new(Chain {
@@ -592,6 +767,7 @@ fn walk(rules: &Rules, settings: &Settings) -> Result<Walk, PackError> {
                     continue;
                 }
                 Resolved::Link { target, meta } => {
+                    walk.links = true;
                     if !target.starts_with(root) && !settings.follow_external_symlinks {
                         walk.skip(&rel_path, SkipReason::Outside { target });
                         continue;
@@ -766,6 +942,110 @@ pub(crate) mod tests {
 
     pub(crate) fn chmod(path: &Path, mode: u32) {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// After each change, updating the last snapshot path by path gives exactly what a full
+    /// walk gives, or declines (`None`) where only a walk can tell.
+    #[test]
+    fn updates_match_a_full_walk_or_decline() {
+        type Change = fn(&Path);
+        let cases: &[(&str, Change, &[&str], bool)] = &[
+            (
+                "edit",
+                |r| fs::write(r.join("main.go"), "package main // 2").unwrap(),
+                &["main.go"],
+                true,
+            ),
+            (
+                "same bytes",
+                |r| fs::write(r.join("main.go"), "package main").unwrap(),
+                &["main.go"],
+                true,
+            ),
+            (
+                "new file in a known folder",
+                |r| fs::write(r.join("lib/new.go"), "x").unwrap(),
+                &["lib/new.go"],
+                true,
+            ),
+            (
+                "delete",
+                |r| fs::remove_file(r.join("lib/util.go")).unwrap(),
+                &["lib/util.go"],
+                true,
+            ),
+            (
+                "chmod +x",
+                |r| chmod(&r.join("main.go"), 0o755),
+                &["main.go"],
+                true,
+            ),
+            (
+                "ignored file",
+                |r| fs::write(r.join("debug.log"), "more").unwrap(),
+                &["debug.log"],
+                true,
+            ),
+            (
+                "rename",
+                |r| fs::rename(r.join("main.go"), r.join("app.go")).unwrap(),
+                &["app.go", "main.go"],
+                true,
+            ),
+            (
+                "new folder",
+                |r| write_tree(r, &[("pkg/a.go", "a")]),
+                &["pkg", "pkg/a.go"],
+                false,
+            ),
+            (
+                "removed folder",
+                |r| fs::remove_dir_all(r.join("lib")).unwrap(),
+                &["lib", "lib/util.go"],
+                false,
+            ),
+            (
+                "ignore file",
+                |r| fs::write(r.join(".gitignore"), "*.go\n").unwrap(),
+                &[".gitignore"],
+                false,
+            ),
+            ("the root itself", |_| {}, &["."], false),
+            (
+                "a link",
+                |r| std::os::unix::fs::symlink("main.go", r.join("alias.go")).unwrap(),
+                &["alias.go"],
+                false,
+            ),
+        ];
+        for (what, change, changed, handled) in cases {
+            let tmp = tree(&[
+                (".gitignore", "*.log\n"),
+                ("main.go", "package main"),
+                ("lib/util.go", "package lib"),
+                ("debug.log", "x"),
+            ]);
+            let settings = Settings::default();
+            let rules = Rules::load(tmp.path(), &settings.rules).unwrap();
+            let mut cache = StatCache::default();
+            let before = take_with(&rules, &settings, &mut cache).unwrap();
+            change(tmp.path());
+            let changed: Vec<String> = changed.iter().map(|c| c.to_string()).collect();
+            let rules = Rules::load(tmp.path(), &settings.rules).unwrap();
+            let updated = update(before, &rules, &settings, &mut cache, &changed);
+            assert_eq!(updated.is_some(), *handled, "{what}: handled?");
+            if let Some(updated) = updated {
+                let updated = updated.unwrap();
+                let walked = take(tmp.path(), &settings).unwrap();
+                assert_eq!(paths(&updated), paths(&walked), "{what}: entries");
+                assert_eq!(updated.hash, walked.hash, "{what}: tree hash");
+                assert_eq!(
+                    (updated.files, updated.bytes),
+                    (walked.files, walked.bytes),
+                    "{what}"
+                );
+            }
+        }
     }
 
     fn paths(snapshot: &Snapshot) -> Vec<String> {

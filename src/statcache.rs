@@ -84,6 +84,10 @@ impl StatCache {
         );
     }
 
+    pub fn remove(&mut self, path: &Path) {
+        self.entries.remove(path);
+    }
+
     /// Keeps only the paths `keep` accepts (the files of the latest snapshot).
     pub fn retain(&mut self, keep: impl Fn(&Path) -> bool) {
         self.entries.retain(|path, _| keep(path));
