@@ -21,7 +21,7 @@ use crate::rules::{Decision, Rule, Rules};
 use crate::serve::{Emulator, ServeOptions};
 use crate::ship::{self, Caches, Context, Request, Scratch, Shipped};
 use crate::snapshot;
-use crate::state::{Journal, StateStore};
+use crate::state::{self, Journal, StateStore};
 
 /// Exit codes of the contract (SPEC §1).
 pub mod exit {
@@ -51,6 +51,7 @@ async fn connect(
     emitter: &Emitter,
 ) -> Result<Target, (i32, String)> {
     let state_dir = &config.watch.state_dir;
+    state::ensure_dir(state_dir).map_err(|e| (exit::BAD_INPUT, e.to_string()))?;
     let mut api = config.api.clone();
     let (credentials, emulator, state_file) = if local {
         let options = ServeOptions {
@@ -97,7 +98,8 @@ fn new_client(
     Ok(Client::new(api, credentials, retry)
         .map_err(|e| e.to_string())?
         .with_retry_hook(Arc::new(move |e: &ApiError, pause: Duration| {
-            emitter.emit(ship::retry_event(None, e, pause));
+            let function = ship::FUNCTION.try_with(String::clone).ok();
+            emitter.emit(ship::retry_event(function.as_deref(), e, pause));
         })))
 }
 
@@ -136,6 +138,13 @@ fn fail(emitter: &Emitter, (code, message): (i32, String)) -> i32 {
 }
 
 pub async fn watch(config: Config, args: WatchArgs, emitter: Emitter) -> i32 {
+    if let Err(message) = config.select(&args.names) {
+        return fail(&emitter, (exit::BAD_INPUT, message));
+    }
+    let _lock = match state::Lock::take(&config.watch.state_dir) {
+        Ok(lock) => lock,
+        Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
+    };
     let target = match connect(&config, args.local, RetryPolicy::forever(), &emitter).await {
         Ok(t) => t,
         Err(e) => return fail(&emitter, e),
@@ -268,6 +277,9 @@ pub fn package(config: &Config, args: &PackageArgs, emitter: &Emitter) -> i32 {
             .unwrap_or_else(std::env::temp_dir),
         None => std::env::temp_dir(),
     };
+    if let Err(e) = state::ensure_dir(&config.watch.state_dir) {
+        return fail(emitter, (exit::BAD_INPUT, e.to_string()));
+    }
     let caches = Caches::new(config.watch.state_dir.join("cache"));
     let cache = caches.of(&function.name);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());

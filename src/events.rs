@@ -205,8 +205,9 @@ impl Event {
                 ms,
                 ..
             } => format!(
-                "packaged {} ({files} files, {}, {ms} ms)",
+                "packaged {} ({files} file{}, {}, {ms} ms)",
                 short_hash(hash),
+                if *files == 1 { "" } else { "s" },
                 human_bytes(*bytes)
             ),
             Event::SkippedPath { path, reason, .. } => {

@@ -12,6 +12,14 @@ use gcwatch::events::{Emitter, Event};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands that print and end behave like other tools in a pipe (`| head`): a closed
+    // pipe ends them quietly. The daemons keep Rust's default and carry on without stdout.
+    if !matches!(cli.command, Command::Watch(_) | Command::Serve(_)) {
+        // SAFETY: setting a signal's disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_tracing(
         cli.verbose,
         cli.quiet,
@@ -130,7 +138,7 @@ fn init_tracing(verbose: u8, quiet: bool, color: bool) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("gcwatch={level},warn")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("gcwatch={level},error")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

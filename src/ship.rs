@@ -91,8 +91,20 @@ pub enum Shipped {
     },
 }
 
+tokio::task_local! {
+    /// The function whose request is being retried, for the `error` event that says so.
+    pub static FUNCTION: String;
+}
+
 /// Runs one attempt. Every outcome has been reported as an event when this returns.
 pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped {
+    let name = req.function.name.clone();
+    FUNCTION
+        .scope(name.clone(), ship_scoped(ctx, req, on))
+        .await
+}
+
+async fn ship_scoped(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped {
     let name = req.function.name.clone();
     let started = Instant::now();
     let packed = {
@@ -100,6 +112,8 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
         let tmp_dir = ctx.tmp_dir.clone();
         let memory = ctx.caches.of(&name);
         tokio::task::spawn_blocking(move || {
+            // Someone may have removed the state dir while the daemon runs.
+            let _ = std::fs::create_dir_all(&tmp_dir);
             let last = req.last_hash.as_deref().and_then(|h| h.parse().ok());
             let mut memory = memory.lock().unwrap_or_else(|e| e.into_inner());
             let outcome = pack::package_changed(
@@ -132,7 +146,7 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
             bytes,
         })) => (summary, zip, bytes),
         Ok(Err(e)) => {
-            ctx.emitter.emit(Event::error(Some(&name), e.to_string()));
+            ctx.emitter.emit(Event::error(Some(&name), with_causes(&e)));
             return Shipped::PackFailed;
         }
         Err(e) => {
@@ -192,12 +206,25 @@ pub async fn ship(ctx: &Context, req: Request, on: impl Fn(Progress)) -> Shipped
     if !req.wait {
         return Shipped::Submitted;
     }
-    follow_build(ctx, &name, &build_id, Some((started, bytes))).await
+    follow_scoped(ctx, &name, &build_id, Some((started, bytes))).await
 }
 
 /// Follows a submitted build to its end, reporting each status and, on FAILED, the log.
-/// `shipped` (when packaging started, the zip's size) adds a summary to the final status.
 pub async fn follow_build(
+    ctx: &Context,
+    name: &str,
+    build_id: &str,
+    shipped: Option<(Instant, u64)>,
+) -> Shipped {
+    FUNCTION
+        .scope(
+            name.to_string(),
+            follow_scoped(ctx, name, build_id, shipped),
+        )
+        .await
+}
+/// `shipped` (when packaging started, the zip's size) adds a summary to the final status.
+async fn follow_scoped(
     ctx: &Context,
     name: &str,
     build_id: &str,
@@ -257,6 +284,21 @@ pub async fn follow_build(
             Shipped::ApiFailed { submitted: true }
         }
     }
+}
+
+/// An error with the causes behind it, as one line: "cannot create …: Permission denied".
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// A packaging's result, its zip where the upload reads it.

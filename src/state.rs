@@ -72,6 +72,58 @@ impl State {
     }
 }
 
+/// Creates the state dir (mode 0700) if it is missing: the first thing any command that
+/// writes there does, so that whatever it holds is never readable by others.
+pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::Io {
+            path: dir.to_path_buf(),
+            about: "cannot create the state folder",
+            source,
+        })
+}
+
+/// Holds `<state_dir>/lock` for as long as it lives, so that two daemons never watch, and
+/// write the state of, one project at once.
+#[derive(Debug)]
+pub struct Lock {
+    _file: fs::File,
+}
+
+impl Lock {
+    /// Takes the lock, or says which process holds it.
+    pub fn take(dir: &Path) -> Result<Lock, String> {
+        use std::io::{Read, Seek};
+        use std::os::fd::AsRawFd;
+        ensure_dir(dir).map_err(|e| e.to_string())?;
+        let path = dir.join("lock");
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor this function owns; it touches no memory.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(format!(
+                "another gcwatch (pid {}) is already watching this project ({} is locked)",
+                holder.trim(),
+                path.display()
+            ));
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        Ok(Lock { _file: file })
+    }
+}
+
 /// The state file of one project and one API target.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -81,15 +133,7 @@ pub struct StateStore {
 impl StateStore {
     /// Uses `dir/file_name`, creating `dir` (0700) if needed.
     pub fn open(dir: &Path, file_name: &str) -> Result<StateStore, StateError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| StateError::Io {
-                path: dir.to_path_buf(),
-                about: "cannot create the state folder",
-                source,
-            })?;
+        ensure_dir(dir)?;
         Ok(StateStore {
             file: dir.join(file_name),
         })

@@ -470,6 +470,8 @@ fn an_expiring_token_is_renewed_and_a_refused_key_is_reported_once() {
     });
     status_of(&mut gc, "a", "SUCCESS");
 
+    // One daemon per project: the first one stops before the one with a wrong key starts.
+    drop(gc);
     let mut cmd = project.command(&[]);
     cmd.env_remove("GREENCLOUD_TOKEN")
         .env("GREENCLOUD_API_KEY", "wrong-key")
