@@ -327,6 +327,9 @@ fn an_edit_storm_against_a_flaky_api_ends_in_the_final_content() {
     let emu = Emu::start(&["--fail-rate", "0.3", "--latency-ms", "200", "--seed", "42"]);
     let names = ["s1", "s2", "s3"];
     let mut project = Project::new(&emu.url);
+    // Under load a request to the misbehaving emulator has been seen to stall; the daemon
+    // must get over that too, by timing it out and trying again.
+    project.api.push_str("request_timeout_secs = 3\n");
     for name in names {
         project = project.function(
             name,
