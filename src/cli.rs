@@ -1,4 +1,4 @@
-//! The command line: global flags and one subcommand each for SPEC §1.
+//! The command line: global flags and one subcommand per command.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

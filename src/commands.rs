@@ -23,7 +23,7 @@ use crate::ship::{self, Caches, Context, Request, Scratch, Shipped};
 use crate::snapshot;
 use crate::state::{self, Journal, StateStore};
 
-/// Exit codes of the contract (SPEC §1).
+/// Exit codes, as the README documents them.
 pub mod exit {
     pub const OK: i32 = 0;
     pub const BUILD_FAILED: i32 = 1;

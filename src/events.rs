@@ -28,7 +28,7 @@ pub enum Level {
     Error,
 }
 
-/// Everything gcwatch reports, with the fields of SPEC §5.
+/// Everything gcwatch reports, with the fields the README's event table lists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

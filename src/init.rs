@@ -169,7 +169,7 @@ fn sanitize(name: &str) -> String {
     }
 }
 
-/// The config text: every section of SPEC §2 with its defaults commented out, then one
+/// The config text: every section of the config with its defaults commented out, then one
 /// `[[functions]]` table per function with a placeholder id.
 pub fn render(functions: &[Found]) -> String {
     let mut text = String::from(

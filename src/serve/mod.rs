@@ -143,7 +143,7 @@ pub enum ServeError {
 }
 
 impl ServeError {
-    /// The process exit code for this error (SPEC §1: 2 is bad usage or config).
+    /// The process exit code for this error (2: bad usage or config).
     pub fn exit_code(&self) -> i32 {
         2
     }
