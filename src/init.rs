@@ -116,6 +116,16 @@ pub fn name_functions(root: &Path, folders: &[PathBuf]) -> Result<Vec<Found>, St
         if out.iter().any(|f| f.path == path) {
             continue;
         }
+        let inside = |outer: &str, inner: &str| inner.starts_with(&format!("{outer}/"));
+        if let Some(other) = out
+            .iter()
+            .find(|f| inside(&f.path, &path) || inside(&path, &f.path))
+        {
+            return Err(format!(
+                "{} and {} nest; function folders must not sit inside one another",
+                other.path, path
+            ));
+        }
         out.push(Found { name, path });
     }
     Ok(out)
@@ -315,6 +325,16 @@ mod tests {
                 "functions/web"
             ]
         );
+    }
+
+    #[test]
+    fn nested_folders_are_refused() {
+        let root = Path::new("/p");
+        let folders = [PathBuf::from("/p/api"), PathBuf::from("/p/api/sub")];
+        let err = name_functions(root, &folders).unwrap_err();
+        assert!(err.contains("nest"), "{err}");
+        let siblings = [PathBuf::from("/p/api"), PathBuf::from("/p/api2")];
+        assert_eq!(name_functions(root, &siblings).unwrap().len(), 2);
     }
 
     #[test]
