@@ -113,6 +113,22 @@ fn remote_client(config: &Config, retry: RetryPolicy, emitter: &Emitter) -> Resu
     )
 }
 
+/// What `watch` and `build` share: the API, a scratch folder for zips, and the shipping
+/// context. The first two must live as long as the command.
+async fn prepare(
+    config: &Config,
+    local: bool,
+    retry: RetryPolicy,
+    emitter: &Emitter,
+) -> Result<(Target, Scratch, Context), (i32, String)> {
+    let target = connect(config, local, retry, emitter).await?;
+    let state_dir = &config.watch.state_dir;
+    let scratch = Scratch::create(state_dir)
+        .map_err(|e| (exit::BAD_INPUT, format!("{}: {e}", state_dir.display())))?;
+    let ctx = context(config, &target, emitter, &scratch);
+    Ok((target, scratch, ctx))
+}
+
 /// Everything shipping needs, with the state loaded (a warning about it said first).
 fn context(config: &Config, target: &Target, emitter: &Emitter, scratch: &Scratch) -> Context {
     let (journal, warning) = Journal::open(target.store.clone());
@@ -145,23 +161,11 @@ pub async fn watch(config: Config, args: WatchArgs, emitter: Emitter) -> i32 {
         Ok(lock) => lock,
         Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
     };
-    let target = match connect(&config, args.local, RetryPolicy::forever(), &emitter).await {
-        Ok(t) => t,
-        Err(e) => return fail(&emitter, e),
-    };
-    let scratch = match Scratch::create(&config.watch.state_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                &emitter,
-                (
-                    exit::BAD_INPUT,
-                    format!("{}: {e}", config.watch.state_dir.display()),
-                ),
-            )
-        }
-    };
-    let ctx = context(&config, &target, &emitter, &scratch);
+    let (target, _scratch, ctx) =
+        match prepare(&config, args.local, RetryPolicy::forever(), &emitter).await {
+            Ok(prepared) => prepared,
+            Err(e) => return fail(&emitter, e),
+        };
     // A reloaded config with new [api] settings gets a new client; `--local` keeps its emulator.
     let connect: Connect = match args.local {
         true => {
@@ -193,23 +197,10 @@ pub async fn build(config: Config, args: BuildArgs, emitter: Emitter) -> i32 {
         Err(message) => return fail(&emitter, (exit::BAD_INPUT, message)),
     };
     let retry = RetryPolicy::bounded(ONE_SHOT_ATTEMPTS);
-    let target = match connect(&config, args.local, retry, &emitter).await {
-        Ok(t) => t,
+    let (_target, _scratch, ctx) = match prepare(&config, args.local, retry, &emitter).await {
+        Ok(prepared) => prepared,
         Err(e) => return fail(&emitter, e),
     };
-    let scratch = match Scratch::create(&config.watch.state_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                &emitter,
-                (
-                    exit::BAD_INPUT,
-                    format!("{}: {e}", config.watch.state_dir.display()),
-                ),
-            )
-        }
-    };
-    let ctx = context(&config, &target, &emitter, &scratch);
     let mut tasks = Vec::new();
     for function in functions {
         let request = Request {

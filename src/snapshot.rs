@@ -145,6 +145,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Where the entry stored under `zip_name` is, or would go: entries are sorted by it.
+    fn find(&self, zip_name: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|e| e.zip_name().as_str().cmp(zip_name))
+    }
+
+    /// Drops the file entry at `i`, and its cache line.
+    fn remove_file(&mut self, i: usize, cache: &mut StatCache) {
+        if let EntryKind::File { size, source, .. } = self.entries.remove(i).kind {
+            self.files -= 1;
+            self.bytes -= size;
+            cache.remove(&source);
+        }
+    }
+
     /// The largest folders and files, for an error the user can act on.
     pub fn largest(&self) -> Largest {
         Largest::of(self.entries.iter().filter_map(|e| match &e.kind {
@@ -464,37 +479,22 @@ pub fn update(
             return None;
         }
         let abs = previous.root.join(rel_path);
-        let at = previous
-            .entries
-            .binary_search_by(|e| e.zip_name().as_str().cmp(rel.as_str()));
+        let at = previous.find(rel);
         let meta = match fs::symlink_metadata(&abs) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let is_dir_entry = previous
-                    .entries
-                    .iter()
-                    .any(|e| e.is_dir() && e.path == *rel);
-                if is_dir_entry {
-                    return None;
+                if previous.find(&format!("{rel}/")).is_ok() {
+                    return None; // A folder went: only a walk knows what was under it.
                 }
                 if let Ok(i) = at {
-                    let gone = previous.entries.remove(i);
-                    if let EntryKind::File { size, source, .. } = gone.kind {
-                        previous.files -= 1;
-                        previous.bytes -= size;
-                        cache.remove(&source);
-                    }
+                    previous.remove_file(i, cache);
                 }
                 continue;
             }
             Err(_) => return None,
         };
         if meta.is_dir() {
-            let known = previous
-                .entries
-                .binary_search_by(|e| e.zip_name().as_str().cmp(format!("{rel}/").as_str()))
-                .is_ok();
-            if known {
+            if previous.find(&format!("{rel}/")).is_ok() {
                 continue; // Its entries changed, and are paths of their own in `changed`.
             }
             return None;
@@ -508,22 +508,13 @@ pub fn update(
         };
         if !decision.shipped {
             if let Ok(i) = at {
-                let gone = previous.entries.remove(i);
-                if let EntryKind::File { size, source, .. } = gone.kind {
-                    previous.files -= 1;
-                    previous.bytes -= size;
-                    cache.remove(&source);
-                }
+                previous.remove_file(i, cache);
             }
             continue;
         }
         // A file in a folder the snapshot does not hold yet needs the walk to add it.
         if let Some((parent, _)) = rel.rsplit_once('/') {
-            let parent_known = previous
-                .entries
-                .binary_search_by(|e| e.zip_name().as_str().cmp(format!("{parent}/").as_str()))
-                .is_ok();
-            if !parent_known {
+            if previous.find(&format!("{parent}/")).is_err() {
                 return None;
             }
         }
