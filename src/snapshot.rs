@@ -462,7 +462,7 @@ pub fn update(
     cache: &mut StatCache,
     changed: &[String],
 ) -> Option<Result<Snapshot, PackError>> {
-    if previous.links || !previous.skipped.is_empty() {
+    if previous.links {
         return None;
     }
     let recorded_ns = now_ns();
@@ -475,7 +475,13 @@ pub fn update(
                 .split('/')
                 .any(|c| c.is_empty() || c == "." || c == "..");
         let rel_path = Path::new(rel);
-        if !plain || rules.is_ignore_file(rel_path) {
+        // A path the last walk skipped (or one above or below it) may stop being skipped.
+        let near_skipped = previous.skipped.iter().any(|k| {
+            k.path == *rel
+                || rel.starts_with(&format!("{}/", k.path))
+                || k.path.starts_with(&format!("{rel}/"))
+        });
+        if !plain || near_skipped || rules.is_ignore_file(rel_path) {
             return None;
         }
         let abs = previous.root.join(rel_path);
@@ -1016,6 +1022,16 @@ pub(crate) mod tests {
                 ("lib/util.go", "package lib"),
                 ("debug.log", "x"),
             ]);
+            // A skipped path elsewhere does not stop edits from being applied path by path.
+            let fifo = std::ffi::CString::new(
+                tmp.path()
+                    .join("pipe")
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )
+            .unwrap();
+            // SAFETY: mkfifo with a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
             let settings = Settings::default();
             let rules = Rules::load(tmp.path(), &settings.rules).unwrap();
             let mut cache = StatCache::default();
