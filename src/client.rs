@@ -149,6 +149,8 @@ struct Token {
 
 pub struct Client {
     http: reqwest::Client,
+    /// The longest one request may take from start to end (an upload gets more per byte).
+    request_timeout: Duration,
     base: String,
     auth_scheme: String,
     credentials: Credentials,
@@ -186,6 +188,7 @@ impl Client {
             })?;
         Ok(Client {
             http,
+            request_timeout: api.request_timeout,
             base: api.url.trim_end_matches('/').to_string(),
             auth_scheme: api.auth_scheme.clone(),
             token: Mutex::new(Token {
@@ -238,8 +241,12 @@ impl Client {
                     .await
                     .map_err(|e| upload_error(zip, e))?
                     .len();
+                // A slow link may need longer than one request's time for a big zip: allow
+                // one more second per MiB on top.
+                let allowance = Duration::from_secs(len >> 20);
                 let request = self
                     .request(Method::POST, &path)
+                    .timeout(self.request_timeout + allowance)
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, len)
                     .body(upload_body(file, on_sent.clone()));
@@ -263,8 +270,12 @@ impl Client {
         .await
     }
 
+    /// A request that gives up after `request_timeout` in all: a server that accepts a
+    /// connection and then never answers (or never reads) cannot hold a poll or an upload.
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(self.request_timeout)
     }
 
     /// Runs one request until it succeeds, retrying transient failures with backoff, and

@@ -59,8 +59,6 @@ struct Slot {
     phase: Phase,
     /// Whether the folder was there at the last look; a missing folder is said once.
     present: bool,
-    /// The folder's inode when it was last watched: a new one means it was re-created.
-    inode: Option<u64>,
 }
 
 /// What a burst is about: one function, or the config file.
@@ -204,13 +202,8 @@ impl Daemon {
         let Some(watcher) = &mut self.watcher else {
             return;
         };
-        let inode = std::fs::metadata(&root)
-            .ok()
-            .filter(|m| m.is_dir())
-            .map(|m| m.ino());
-        let present = inode.is_some();
+        let present = root.is_dir();
         self.slots[i].present = present;
-        self.slots[i].inode = inode;
         if !present {
             self.emit_error(
                 Some(&name),
@@ -272,8 +265,14 @@ impl Daemon {
             while !arrived {
                 match tokio::time::timeout_at(deadline, notices.recv()).await {
                     Ok(Some(notice)) => {
-                        arrived =
-                            matches!(&notice, Notice::Changed(paths) if paths.contains(&probe));
+                        // Any event from under this folder proves that events arrive; so does
+                        // an overflow, which a big tree's own setup can cause and which may
+                        // have swallowed the probe's event.
+                        arrived = match &notice {
+                            Notice::Changed(paths) => paths.iter().any(|p| p.starts_with(&root)),
+                            Notice::Rescan(_) => true,
+                            Notice::Failed { .. } => false,
+                        };
                         early.push(notice);
                     }
                     _ => break,
@@ -445,24 +444,17 @@ impl Daemon {
     /// The function folder itself was created, removed or replaced: its watch is put in
     /// place again whenever it is there, since a re-created folder is a new inode.
     fn root_changed(&mut self, i: usize) {
+        // Always watched anew: a folder removed and re-created may get its old inode number
+        // back, so nothing cheaper tells the two apart.
         let root = self.slots[i].function.path.clone();
-        let inode = std::fs::metadata(&root)
-            .ok()
-            .filter(|m| m.is_dir())
-            .map(|m| m.ino());
-        if inode == self.slots[i].inode {
-            return;
-        }
-        self.slots[i].inode = inode;
         let Some(w) = &mut self.watcher else { return };
-        match inode {
-            Some(_) => {
-                if let Err(e) = w.watch_tree(&root) {
-                    tracing::warn!("{e}");
-                }
-                self.slots[i].present = true;
+        if root.is_dir() {
+            if let Err(e) = w.watch_tree(&root) {
+                tracing::warn!("{e}");
             }
-            None => w.unwatch(&root),
+            self.slots[i].present = true;
+        } else {
+            w.unwatch(&root);
         }
     }
 
@@ -818,7 +810,6 @@ fn new_slot(config: &Config, function: Function) -> Result<Slot, String> {
         rules,
         phase: Phase::Idle,
         present: true,
-        inode: None,
     })
 }
 

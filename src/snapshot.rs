@@ -463,7 +463,7 @@ pub fn update(
     changed: &[String],
 ) -> Option<Result<Snapshot, PackError>> {
     if previous.links {
-        return None;
+        return walk_instead("links were followed");
     }
     let recorded_ns = now_ns();
     for rel in changed {
@@ -482,7 +482,7 @@ pub fn update(
                 || k.path.starts_with(&format!("{rel}/"))
         });
         if !plain || near_skipped || rules.is_ignore_file(rel_path) {
-            return None;
+            return walk_instead("not a plain path, near a skipped one, or an ignore file");
         }
         let abs = previous.root.join(rel_path);
         let at = previous.find(rel);
@@ -490,23 +490,24 @@ pub fn update(
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if previous.find(&format!("{rel}/")).is_ok() {
-                    return None; // A folder went: only a walk knows what was under it.
+                    // Only a walk knows what was under the folder that went.
+                    return walk_instead("a folder went");
                 }
                 if let Ok(i) = at {
                     previous.remove_file(i, cache);
                 }
                 continue;
             }
-            Err(_) => return None,
+            Err(_) => return walk_instead("cannot stat a changed path"),
         };
         if meta.is_dir() {
             if previous.find(&format!("{rel}/")).is_ok() {
                 continue; // Its entries changed, and are paths of their own in `changed`.
             }
-            return None;
+            return walk_instead("a new folder");
         }
         if !meta.is_file() {
-            return None;
+            return walk_instead("not a regular file");
         }
         let decision = match rules.decide(rel_path, false) {
             Ok(d) => d,
@@ -521,7 +522,7 @@ pub fn update(
         // A file in a folder the snapshot does not hold yet needs the walk to add it.
         if let Some((parent, _)) = rel.rsplit_once('/') {
             if previous.find(&format!("{parent}/")).is_err() {
-                return None;
+                return walk_instead("a file in a new folder");
             }
         }
         let stamp = Stamp::of(&meta);
@@ -562,10 +563,16 @@ pub fn update(
         previous.bytes += size;
     }
     if previous.files > settings.max_files {
-        return None;
+        return walk_instead("over max_files");
     }
     previous.hash = TreeHash::of(&previous.entries);
     Some(Ok(previous))
+}
+
+/// Says why an update falls back to the full walk (at debug level), and does.
+fn walk_instead(why: &str) -> Option<Result<Snapshot, PackError>> {
+    tracing::debug!("full walk: {why}");
+    None
 }
 
 /// Opens `path` for reading only if it is (still) a regular file.
