@@ -944,6 +944,12 @@ pub(crate) mod tests {
         tmp
     }
 
+    pub(crate) fn mkfifo(path: &Path) {
+        let path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    }
+
     pub(crate) fn chmod(path: &Path, mode: u32) {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
     }
@@ -1030,15 +1036,7 @@ pub(crate) mod tests {
                 ("debug.log", "x"),
             ]);
             // A skipped path elsewhere does not stop edits from being applied path by path.
-            let fifo = std::ffi::CString::new(
-                tmp.path()
-                    .join("pipe")
-                    .into_os_string()
-                    .into_encoded_bytes(),
-            )
-            .unwrap();
-            // SAFETY: mkfifo with a valid NUL-terminated path.
-            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+            mkfifo(&tmp.path().join("pipe"));
             let settings = Settings::default();
             let rules = Rules::load(tmp.path(), &settings.rules).unwrap();
             let mut cache = StatCache::default();
@@ -1271,14 +1269,7 @@ pub(crate) mod tests {
     #[test]
     fn fifos_are_skipped_without_blocking() {
         let tmp = tree(&[("a.txt", "a")]);
-        let fifo = CString::new(
-            tmp.path()
-                .join("pipe")
-                .into_os_string()
-                .into_encoded_bytes(),
-        )
-        .unwrap();
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        mkfifo(&tmp.path().join("pipe"));
         let root = tmp.path().to_path_buf();
         let (done, result) = mpsc::channel();
         std::thread::spawn(move || done.send(take(&root, &Settings::default())).unwrap());
